@@ -1,0 +1,27 @@
+"""Where bundled things live, and the `${sample:NAME}` config resolver that points at them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+CONFIG_DIR = PROJECT_DIR / "configs"
+
+
+def sample_dir(name: str = "lynx") -> Path:
+    """Folder of a study bundled with the package (e.g. `lynx`)."""
+    path = PACKAGE_DIR / "sample" / name
+    if not path.is_dir():
+        known = sorted(p.name for p in (PACKAGE_DIR / "sample").iterdir() if p.is_dir())
+        raise FileNotFoundError(f"no bundled sample {name!r}; bundled: {known}")
+    return path
+
+
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("sample"):
+        OmegaConf.register_new_resolver("sample", lambda name="lynx": str(sample_dir(name)))
+
+
+register_resolvers()
