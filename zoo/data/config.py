@@ -1,0 +1,102 @@
+"""The data config schema: a typo in a key fails at load time, naming the key and where it belongs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+import zoo.paths  # noqa: F401  (registers ${sample:...})
+
+
+@dataclass
+class LabelRules:
+    synonyms: dict[str, str] = field(default_factory=dict)
+    drop: list[str] = field(default_factory=list)
+    drop_patterns: list[str] = field(default_factory=list)
+    # order used to pick the one `label` of a photo that shows several classes
+    priority: list[str] = field(default_factory=list)
+    # extra label columns normalised with the same rules (e.g. a classifier's labels)
+    normalize_columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ClockRule:
+    name: str = ""
+    where: dict[str, Any] = field(default_factory=dict)
+    shift: dict[str, int] = field(default_factory=dict)  # empty: flag only
+
+
+@dataclass
+class ClockRules:
+    corrections: list[ClockRule] = field(default_factory=list)
+    valid_years: Optional[list[int]] = None
+
+
+@dataclass
+class SequenceRules:
+    gap_seconds: float = 60.0
+
+
+@dataclass
+class SplitRules:
+    kind: str = "stratified"  # stratified | authors (a split file) | by_area | by_site | none
+    valid: float = 0.2
+    test: float = 0.0
+    seed: int = 0
+    file: Optional[str] = None
+    # with a split file that has a `label` column: use its labels (like-for-like with its authors)
+    labels_from_file: bool = False
+    train_values: Optional[list[str]] = None
+    test_values: Optional[list[str]] = None
+
+
+@dataclass
+class DataConfig:
+    name: str = "custom"
+    source: str = "auto"  # auto | images | records | camtrap_dp
+    path: str = "???"
+    # images: regex on the path relative to `path`, named groups area/site/camera
+    path_pattern: Optional[str] = None
+    # records: our column -> the file's column (tags may list several columns)
+    columns: dict[str, Any] = field(default_factory=dict)
+    tag_separator: str = ";"
+    # fixed values for columns the source does not hold (e.g. area: jura)
+    constants: dict[str, str] = field(default_factory=dict)
+    sites: Optional[str] = None
+    taxonomy: Optional[str] = None
+    workers: int = 4
+    labels: LabelRules = field(default_factory=LabelRules)
+    clock: ClockRules = field(default_factory=ClockRules)
+    sequences: SequenceRules = field(default_factory=SequenceRules)
+    split: SplitRules = field(default_factory=SplitRules)
+
+
+SOURCES = ("auto", "images", "records", "camtrap_dp")
+SPLITS = ("stratified", "authors", "file", "by_area", "by_site", "none")
+
+
+def as_data_config(cfg: Any) -> DictConfig:
+    """Merge a user's dict/DictConfig onto the schema; unknown keys and bad values raise here."""
+    schema = OmegaConf.structured(DataConfig)
+    merged = OmegaConf.merge(schema, cfg if cfg is not None else {})
+    if merged.source not in SOURCES:
+        raise ValueError(f"data.source must be one of {SOURCES}, got {merged.source!r}")
+    if merged.split.kind not in SPLITS:
+        raise ValueError(f"data.split.kind must be one of {SPLITS}, got {merged.split.kind!r}")
+    return merged
+
+
+def load_data_config(name_or_path: str = "lynx", overrides: list[str] | None = None) -> DictConfig:
+    """A named data config from configs/data (e.g. 'lynx'), or a YAML file, with dotted overrides."""
+    from hydra import compose, initialize_config_dir
+
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"} and path.is_file():
+        cfg = OmegaConf.load(path)
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides or []))
+        return as_data_config(cfg)
+    with initialize_config_dir(config_dir=str(zoo.paths.CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="data_only", overrides=[f"data={name_or_path}", *[f"data.{o}" for o in overrides or []]])
+    return as_data_config(cfg.data)

@@ -1,0 +1,216 @@
+"""Read the three kinds of camera-trap collections into raw records (one row per photo).
+
+Raw records have `media_id, path, area, site, camera, timestamp_raw, tags` (a list of raw tags)
+and optionally `label_given` (an explicit human label that wins over tags) plus any extra columns.
+`zoo.data.study.build_records` then normalises labels, repairs clocks and groups sequences.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from zoo.data.labels import split_tags
+from zoo.data.tags import read_image_tags
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
+
+
+def detect_source(path: str | Path) -> str:
+    """'images', 'records' or 'camtrap_dp', from what the path looks like."""
+    path = Path(path)
+    if path.is_file():
+        if path.name.lower().endswith((".csv", ".csv.gz", ".parquet")):
+            return "records"
+        if path.name == "datapackage.json":
+            return "camtrap_dp"
+        raise ValueError(f"{path}: expected a records CSV/Parquet, a Camtrap DP folder or an image folder")
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} does not exist")
+    if (path / "datapackage.json").is_file() or (path / "deployments.csv").is_file():
+        return "camtrap_dp"
+    return "images"
+
+
+# --- (a) a folder tree of images ------------------------------------------------------------------
+
+def read_image_folder(root: str | Path, path_pattern: str | None = None, workers: int = 4,
+                      progress: bool = True) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Scan images below `root`, reading EXIF capture time and keyword tags.
+
+    `path_pattern` is a regular expression matched against the path relative to `root` whose
+    named groups (`area`, `site`, `camera`) fill those columns; without a match the site is the
+    parent folder's name. Returns the raw records and a list of problems (file, problem).
+    """
+    root = Path(root)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) below {root}")
+    pattern = re.compile(path_pattern) if path_pattern else None
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        scanned = list(tqdm(pool.map(_scan_file, files), total=len(files), desc="reading image tags",
+                            disable=not progress, unit="img"))
+    rows, problems, first_by_hash = [], [], {}
+    for file, (info, digest) in zip(files, scanned):
+        relative = file.relative_to(root).as_posix()
+        problems += [{"file": relative, "problem": p} for p in info.problems]
+        if digest in first_by_hash:
+            problems.append({"file": relative, "problem": f"duplicate of {first_by_hash[digest]} (skipped)"})
+            log.warning("duplicate file %s is identical to %s: skipped", relative, first_by_hash[digest])
+            continue
+        first_by_hash[digest] = relative
+        rows.append({"media_id": relative, "path": str(file), **_path_fields(relative, file, pattern),
+                     "timestamp_raw": info.datetime_original, "tags": info.tags,
+                     "readable": not any(p.startswith("unreadable image") for p in info.problems)})
+    for problem in problems:
+        log.warning("%s: %s", problem["file"], problem["problem"])
+    return pd.DataFrame(rows), problems
+
+
+def _scan_file(path: Path):
+    digest = hashlib.sha1(path.read_bytes()).hexdigest()
+    return read_image_tags(path), digest
+
+
+def _path_fields(relative: str, file: Path, pattern: re.Pattern | None) -> dict[str, str]:
+    fields = {"area": "", "site": file.parent.name, "camera": ""}
+    match = pattern.search(relative) if pattern else None
+    if match:
+        fields.update({k: v for k, v in match.groupdict().items() if v is not None})
+    if not fields["camera"]:
+        fields["camera"] = fields["site"]
+    return fields
+
+
+# --- (b) a records table ------------------------------------------------------------------------
+
+DEFAULT_COLUMNS = {"media_id": "file", "path": "file", "area": None, "site": "site", "camera": "camera",
+                   "timestamp": "timestamp", "tags": ["label"], "label": None}
+
+
+def read_records_table(path: str | Path, columns: Mapping[str, Any] | None = None,
+                       tag_separator: str = ";") -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Read a records CSV/Parquet whose column names are mapped by `columns`.
+
+    `columns.tags` names the columns holding tags (several tags joined by `tag_separator`);
+    `columns.label`, when given, names an explicit human label that wins over tags.
+    Rows sharing a media id (one photo tagged with two labels on two rows) are merged.
+    """
+    path = Path(path)
+    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    spec = {**DEFAULT_COLUMNS, **(dict(columns) if columns else {})}
+    tag_cols = [spec["tags"]] if isinstance(spec["tags"], str) else list(spec["tags"] or [])
+    needed = [c for c in [spec["media_id"], spec["site"], spec["timestamp"], *tag_cols] if c]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: column(s) {missing} not found (has {list(table.columns)}); "
+                         "map your column names with data.columns.*")
+    raw = pd.DataFrame({
+        "media_id": table[spec["media_id"]].astype(str),
+        "path": table[spec["path"] or spec["media_id"]].astype(str),
+        "area": table[spec["area"]].fillna("").astype(str) if spec["area"] else "",
+        "site": table[spec["site"]].astype(str),
+        "camera": table[spec["camera"]].fillna("").astype(str) if spec["camera"] else table[spec["site"]].astype(str),
+        "timestamp_raw": table[spec["timestamp"]],
+    })
+    raw["tags"] = _tags_per_row(table, tag_cols, tag_separator)
+    if spec["label"]:
+        raw["label_given"] = table[spec["label"]]
+    mapped = {c for c in [spec[k] for k in ("media_id", "path", "area", "site", "camera", "timestamp", "label")] if c}
+    for extra in table.columns:
+        if extra not in mapped and extra not in tag_cols and extra not in raw.columns:
+            raw[extra] = table[extra]
+    return _merge_duplicate_rows(raw)
+
+
+def _tags_per_row(table: pd.DataFrame, tag_cols: Sequence[str], separator: str) -> list[list[str]]:
+    cells = zip(*(table[c].tolist() for c in tag_cols))
+    return [[t for cell in row for t in split_tags(cell, separator)] for row in cells]
+
+
+def _merge_duplicate_rows(raw: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    dup = raw["media_id"].duplicated(keep=False)
+    if not dup.any():
+        return raw.reset_index(drop=True), []
+    problems = [{"file": m, "problem": "several rows for one photo (labels merged)"}
+                for m in raw.loc[dup, "media_id"].unique()]
+    log.info("%d photos appear on several rows: their labels are merged into one record", len(problems))
+    first = raw[~raw["media_id"].duplicated()].set_index("media_id")
+    groups = raw[dup].groupby("media_id", sort=False)
+    first.loc[groups.size().index, "tags"] = pd.Series(
+        {m: list(dict.fromkeys(t for tags in g["tags"] for t in tags)) for m, g in groups})
+    if "label_given" in raw:
+        merged = groups["label_given"].agg(lambda s: ";".join(dict.fromkeys(s.dropna().astype(str))))
+        first.loc[merged.index, "label_given"] = merged
+    return first.reset_index(), problems
+
+
+# --- (c) a Camtrap DP package ---------------------------------------------------------------------
+
+def read_camtrap_dp(folder: str | Path) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Read deployments, media and observations of a Camtrap DP (1.0) package.
+
+    Media-based observations join on `mediaID`; event-based ones (no mediaID) label every photo of
+    their deployment between `eventStart` and `eventEnd`. Tags are scientific names, or the
+    observation type for non-animal observations ('human', 'vehicle', 'blank', 'unknown').
+    """
+    folder = Path(folder)
+    deployments = _read_required(folder, "deployments.csv", ["deploymentID", "locationID"])
+    media = _read_required(folder, "media.csv", ["mediaID", "deploymentID", "timestamp", "filePath"])
+    observations = _read_required(folder, "observations.csv", ["deploymentID", "observationType"])
+    unknown_dep = set(media["deploymentID"]) - set(deployments["deploymentID"])
+    problems = [{"file": m, "problem": "media of an unknown deployment"}
+                for m in media.loc[media["deploymentID"].isin(unknown_dep), "mediaID"]]
+    media = media.merge(deployments, on="deploymentID", how="left", suffixes=("", "_deployment"))
+    observations["tag"] = observations.get("scientificName", pd.Series(index=observations.index, dtype=object))
+    observations["tag"] = observations["tag"].where(observations["tag"].notna() & (observations["tag"] != ""),
+                                                    observations["observationType"])
+    tags = _observation_tags(media, observations)
+    paths = media["filePath"].map(lambda p: str(folder / p) if not re.match(r"^[a-z]+://", str(p)) else p)
+    raw = pd.DataFrame({
+        "media_id": media["mediaID"], "path": paths, "area": media.get("locationName", ""),
+        "site": media["locationID"].fillna(media["deploymentID"]),
+        "camera": media.get("cameraID", media["deploymentID"]).fillna(media["deploymentID"]),
+        "timestamp_raw": media["timestamp"], "tags": media["mediaID"].map(tags).apply(lambda t: t if isinstance(t, list) else []),
+        "deployment_id": media["deploymentID"],
+        "lat": pd.to_numeric(media.get("latitude"), errors="coerce"),
+        "lon": pd.to_numeric(media.get("longitude"), errors="coerce"),
+    })
+    return raw, problems
+
+
+def _read_required(folder: Path, name: str, columns: list[str]) -> pd.DataFrame:
+    path = folder / name
+    if not path.is_file():
+        raise FileNotFoundError(f"Camtrap DP package {folder} has no {name}")
+    table = pd.read_csv(path, dtype=str)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: Camtrap DP column(s) {missing} missing")
+    return table
+
+
+def _observation_tags(media: pd.DataFrame, observations: pd.DataFrame) -> dict[str, list[str]]:
+    tags: dict[str, list[str]] = {}
+    has_media = observations.get("mediaID", pd.Series(index=observations.index, dtype=object)).fillna("") != ""
+    for media_id, tag in observations.loc[has_media, ["mediaID", "tag"]].itertuples(index=False):
+        tags.setdefault(media_id, []).append(tag)
+    events = observations[~has_media]
+    if len(events):
+        times = pd.to_datetime(media["timestamp"], format="ISO8601", errors="coerce", utc=True)
+        for ev in events.itertuples(index=False):
+            start = pd.to_datetime(getattr(ev, "eventStart", None), format="ISO8601", errors="coerce", utc=True)
+            end = pd.to_datetime(getattr(ev, "eventEnd", None), format="ISO8601", errors="coerce", utc=True)
+            inside = (media["deploymentID"] == ev.deploymentID) & (times >= start) & (times <= end)
+            for media_id in media.loc[inside, "mediaID"]:
+                tags.setdefault(media_id, []).append(ev.tag)
+    return {m: list(dict.fromkeys(t)) for m, t in tags.items()}

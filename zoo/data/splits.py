@@ -1,0 +1,102 @@
+"""Train/valid/test splits that never put two frames of one sequence on different sides."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
+
+log = logging.getLogger(__name__)
+
+
+def split_stratified(records: pd.DataFrame, valid: float = 0.2, test: float = 0.0, seed: int = 0,
+                     group: str = "sequence_id") -> pd.Series:
+    """Label-stratified split with whole groups (sequences by default) on one side.
+
+    Returns a Series of 'train'/'valid'/'test' aligned with `records`; unlabelled rows get ''.
+    """
+    if not 0 < valid < 1 or not 0 <= test < 1 or valid + test >= 1:
+        raise ValueError(f"need 0 < valid, 0 <= test and valid + test < 1; got valid={valid}, test={test}")
+    split = pd.Series("", index=records.index, dtype=object)
+    labelled = records[records["label"].astype("string").fillna("") != ""]
+    remaining = labelled
+    if test > 0:
+        test_idx = _take_fold(remaining, test, seed, group)
+        split[test_idx] = "test"
+        remaining = remaining.drop(index=test_idx)
+    valid_idx = _take_fold(remaining, valid / (1 - test), seed + 1, group)
+    split[valid_idx] = "valid"
+    split[remaining.index.difference(valid_idx)] = "train"
+    return split
+
+
+def _take_fold(df: pd.DataFrame, fraction: float, seed: int, group: str) -> pd.Index:
+    n_splits = max(2, int(round(1 / fraction)))
+    n_groups = df[group].nunique()
+    if n_groups < n_splits:
+        raise ValueError(f"only {n_groups} {group} groups: too few for a {fraction:.0%} split")
+    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    _, held = next(folds.split(df, df["label"].astype(str), groups=df[group]))
+    return df.index[held]
+
+
+def split_by_group(records: pd.DataFrame, column: str, train: Sequence[str] | None = None,
+                   test: Sequence[str] | None = None, valid: float = 0.2, seed: int = 0) -> pd.Series:
+    """Transferability split: whole values of `column` (area or site) go to train or test.
+
+    With `test` given, those values are the test set and the rest train (valid is drawn from the
+    train side by sequence). Without, a random `valid` share of the values is held out.
+    """
+    values = records[column].astype("string").fillna("")
+    split = pd.Series("train", index=records.index, dtype=object)
+    if test is not None:
+        unknown = set(map(str, test)) - set(values)
+        if unknown:
+            raise ValueError(f"split by {column}: test values {sorted(unknown)} not in the data")
+        split[values.isin(list(map(str, test)))] = "test"
+        if train is not None:
+            split[~values.isin(list(map(str, train))) & (split != "test")] = ""
+        train_side = records[split == "train"]
+        inner = split_stratified(train_side, valid=valid, seed=seed)
+        split[inner.index] = inner.replace("", "train")
+    else:
+        holdout = GroupShuffleSplit(n_splits=1, test_size=valid, random_state=seed)
+        _, held = next(holdout.split(records, groups=values))
+        split.iloc[held] = "valid"
+    split[records["label"].astype("string").fillna("") == ""] = ""
+    return split
+
+
+def split_from_file(records: pd.DataFrame, path: str | Path, key: str = "file", column: str = "split") -> pd.Series:
+    """A published split (e.g. the authors' `split,label,file` CSV), matched on file name.
+
+    `column="label"` reads the file's labels instead, for like-for-like comparisons.
+    """
+    table = pd.read_csv(path, dtype=str)
+    missing_cols = {column, key} - set(table.columns)
+    if missing_cols:
+        raise ValueError(f"split file {path} lacks column(s) {sorted(missing_cols)}")
+    by_name = dict(zip(table[key].str.lower(), table[column]))
+    names = records["path"].astype("string").map(lambda p: Path(p).name.lower() if isinstance(p, str) else "")
+    split = names.map(by_name).fillna("").astype(object)
+    if column != "split":
+        return split
+    unmatched = set(by_name) - set(names)
+    if unmatched:
+        log.warning("%d files of split file %s are not among the records (e.g. %s)",
+                    len(unmatched), path, sorted(unmatched)[:3])
+    not_listed = int((split == "").sum())
+    if not_listed:
+        log.info("%d records are not in split file %s: left unassigned", not_listed, path)
+    return split
+
+
+def leaking_sequences(records: pd.DataFrame, split: pd.Series | None = None) -> int:
+    """How many sequences have frames on more than one side of a split."""
+    split = records["split"] if split is None else split
+    assigned = split.astype("string").fillna("") != ""
+    sides = split[assigned].groupby(records.loc[assigned, "sequence_id"]).nunique()
+    return int(np.sum(sides > 1))
