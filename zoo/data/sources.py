@@ -65,7 +65,6 @@ def read_image_folder(root: str | Path, path_pattern: str | None = None, workers
         problems += [{"file": relative, "problem": p} for p in info.problems]
         if digest in first_by_hash:
             problems.append({"file": relative, "problem": f"duplicate of {first_by_hash[digest]} (skipped)"})
-            log.warning("duplicate file %s is identical to %s: skipped", relative, first_by_hash[digest])
             continue
         first_by_hash[digest] = relative
         rows.append({"media_id": relative, "path": str(file), **_path_fields(relative, file, pattern),
