@@ -41,22 +41,31 @@ class LabelNormalizer:
         self.mapped: Counter[str] = Counter()  # 'raw -> label' -> count
         self.dropped: Counter[str] = Counter()  # raw tag -> count
         self.unknown: Counter[str] = Counter()  # label not in the taxonomy -> count
+        self._cache: dict[str, tuple[str | None, bool]] = {}  # raw tag -> (label, was mapped)
 
     def normalize_tag(self, tag: str) -> str | None:
         """The label a tag stands for, or None when the tag is not a class."""
         raw = str(tag).strip()
         if not raw:
             return None
-        key = canonical(raw)
-        if key in self._drop or any(p.fullmatch(key) for p in self._patterns):
+        if raw not in self._cache:
+            self._cache[raw] = self._decide(raw)
+        label, mapped = self._cache[raw]
+        if label is None:
             self.dropped[raw] += 1
             return None
-        label = self._synonyms.get(key, key)
-        if label != raw:
+        if mapped:
             self.mapped[f"{raw} -> {label}"] += 1
         if self._known is not None and label not in self._known:
             self.unknown[label] += 1
         return label
+
+    def _decide(self, raw: str) -> tuple[str | None, bool]:
+        key = canonical(raw)
+        if key in self._drop or any(p.fullmatch(key) for p in self._patterns):
+            return None, False
+        label = self._synonyms.get(key, key)
+        return label, label != raw
 
     def normalize_tags(self, tags: Iterable[str]) -> list[str]:
         """Distinct labels of one photo, most important first (see `priority`)."""
