@@ -1,0 +1,81 @@
+"""Head options (configs/head/*.yaml) as typed defaults: a typo or a bad value fails at load, by name."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+
+@dataclass
+class SmoothingConfig:
+    kind: str = "uniform"  # none | uniform | taxonomic
+    eps: float = 0.1  # mass taken from the true class
+    decay: float = 0.5  # taxonomic: weight ratio per level up the tree (1.0 = uniform)
+
+
+@dataclass
+class PriorConfig:
+    enabled: bool = False
+    combine: str = "product"  # product | bayes (divide by training class frequency) | fusion (learned)
+    weight: float = 1.0  # exponent on the prior in product/bayes
+    fusion_lr: float = 0.01  # own learning rate of PriorFusion
+    hidden: int = 64
+    epochs: int = 20
+    drop_prob: float = 0.25  # chance of hiding location / time per record in training
+    use_location: bool = True
+    use_time: bool = True
+    seed: int = 0
+
+
+@dataclass
+class PoolingConfig:
+    kind: str = "mean_probs"  # mean_probs | mean_logits | max_conf | first | attention
+    empty_class: Optional[str] = None  # label of the classifier's "no animal" class, if it has one
+
+
+@dataclass
+class CalibrationConfig:
+    enabled: bool = True
+    level: str = "sequence"  # sequence | image: which validation logits the temperature is fitted on
+    n_bins: int = 15
+
+
+@dataclass
+class RollupConfig:
+    kind: str = "speciesnet"  # none | speciesnet | crm
+    threshold: float = 0.65
+    top_k: int = 5
+    coarse_cost: float = 0.25
+
+
+@dataclass
+class HeadConfig:
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    pooling: PoolingConfig = field(default_factory=PoolingConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    rollup: RollupConfig = field(default_factory=RollupConfig)
+
+
+CHOICES = {
+    ("smoothing", "kind"): ("none", "uniform", "taxonomic"),
+    ("prior", "combine"): ("product", "bayes", "fusion"),
+    ("pooling", "kind"): ("mean_probs", "mean_logits", "max_conf", "first", "attention"),
+    ("calibration", "level"): ("sequence", "image"),
+    ("rollup", "kind"): ("none", "speciesnet", "crm"),
+}
+
+
+def head_config(cfg: Any = None) -> DictConfig:
+    """Merge `cfg` (dict, DictConfig or None) onto the defaults; unknown keys and bad values raise."""
+    merged = OmegaConf.merge(OmegaConf.structured(HeadConfig), cfg if cfg is not None else {})
+    for (group, key), allowed in CHOICES.items():
+        value = merged[group][key]
+        if value not in allowed:
+            raise ValueError(f"head.{group}.{key} = {value!r}; expected one of {allowed}")
+    if not 0.0 <= merged.smoothing.eps < 1.0:
+        raise ValueError(f"head.smoothing.eps = {merged.smoothing.eps}; expected 0 <= eps < 1")
+    if not 0.0 < merged.smoothing.decay <= 1.0:
+        raise ValueError(f"head.smoothing.decay = {merged.smoothing.decay}; expected 0 < decay <= 1")
+    return merged
