@@ -34,10 +34,6 @@ def train_transform(cfg: AugmentConfig, size: int, mean, std) -> A.Compose:
     ])
 
 
-def eval_transform(size: int, mean, std) -> A.Compose:
-    return A.Compose([A.Resize(size, size), A.Normalize(mean=mean, std=std)])
-
-
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """HWC float array -> CHW tensor."""
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))

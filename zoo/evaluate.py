@@ -29,6 +29,7 @@ def sequence_table(records: pd.DataFrame, logits: np.ndarray, classes: Sequence[
     ids, probs = pool(scaled, records["sequence_id"].to_numpy(), pooling, frame=records["frame"].to_numpy())
     grouped = records.groupby("sequence_id", sort=True)
     meta = pd.DataFrame({
+        "area": grouped["area"].first() if "area" in records else "",
         "site": grouped["site"].first(), "camera": grouped["camera"].first(),
         "timestamp": grouped["timestamp"].min(), "n_frames": grouped.size(),
         "label": grouped["label"].agg(lambda s: s[s != ""].mode().iloc[0] if (s != "").any() else ""),

@@ -1,0 +1,72 @@
+"""`python -m zoo.pipeline`: the whole path on the bundled lynx sample, one stage after another.
+
+Each stage is the same command a user would type, run in its own process and writing its own
+run directory under `--out` (default runs/pipeline). Re-running skips stages whose outputs exist
+and resumes an interrupted training, so the pipeline can be stopped and restarted at any time.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger("zoo.pipeline")
+PYTHON = sys.executable
+
+
+def stages(out: Path, quick: bool) -> list[tuple[str, Path, list[str]]]:
+    """(name, file that proves the stage is done, command)."""
+    train_dir, occ = out / "train", out / "occupancy"
+    train_overrides = ["train.epochs=2", "train.frozen_epochs=1"] if quick else []
+    sampler = ["sampler.draws=300", "sampler.tune=300", "sampler.chains=2"] if quick else []
+    summary = out / "data" / "summary.json"
+    return [
+        ("data summary (photos)", summary,
+         [PYTHON, "-m", "zoo.data", "summarize", "zoo/sample/lynx/images/jura", "--json", str(summary),
+          "--records", str(out / "data" / "records.parquet")]),
+        ("data summary (65k records)", out / "data" / "summary_records.json",
+         [PYTHON, "-m", "zoo.data", "summarize", "zoo/sample/lynx/records.csv.gz", "--quiet",
+          "--json", str(out / "data" / "summary_records.json")]),
+        ("train", train_dir / "metrics.json",
+         [PYTHON, "-m", "zoo.train", f"run_dir={train_dir}", "resume=true", *train_overrides]),
+        ("predict (Ain photos, a study area the model never saw)", out / "predict" / "ain.csv",
+         [PYTHON, "-m", "zoo.predict", f"run_dir={train_dir}", "input=zoo/sample/lynx/images/ain",
+          f"output={out / 'predict' / 'ain.csv'}"]),
+        *[(f"occupancy ({labels})", occ / labels / "summary.csv",
+           [PYTHON, "-m", "occupancy.fit", "study=lynx", f"labels={labels}", f"run_dir={occ / labels}", *sampler])
+          for labels in ("ground_truth", "naive", "confusion")],
+        ("report", out / "report" / "report.md",
+         [PYTHON, "-m", "zoo.report", f"runs=[{train_dir}]", f"fits=[{occ / 'ground_truth'},{occ / 'naive'},{occ / 'confusion'}]",
+          f"out={out / 'report'}"]),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zoo.pipeline", description=__doc__)
+    parser.add_argument("--out", default="runs/pipeline", help="where the stages write their runs")
+    parser.add_argument("--quick", action="store_true", help="fewer epochs and draws (a smoke run)")
+    parser.add_argument("--force", action="store_true", help="re-run stages whose outputs exist")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    out = Path(args.out)
+    for number, (name, done, command) in enumerate(stages(out, args.quick), start=1):
+        if done.exists() and not args.force:
+            log.info("[%d] %s: done already (%s)", number, name, done)
+            continue
+        log.info("[%d] %s: %s", number, name, " ".join(command))
+        started = time.perf_counter()
+        result = subprocess.run(command)
+        if result.returncode != 0:
+            log.error("[%d] %s failed (exit %d); fix the cause and re-run: finished stages are kept",
+                      number, name, result.returncode)
+            return result.returncode
+        log.info("[%d] %s: %.0f s", number, name, time.perf_counter() - started)
+    log.info("all stages done: see %s", out / "report" / "report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,386 @@
+"""`python -m zoo.train`: the experiment runner.
+
+A Hydra config (configs/train.yaml) picks data, model, head and recipe. The run trains in two
+stages (frozen backbone, then full fine-tuning at a lower backbone learning rate), checkpoints
+every epoch, evaluates per image and per sequence, calibrates, and writes everything into its run
+directory. `resume=true` continues an interrupted run to the same result.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import hydra
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader, WeightedRandomSampler
+from tqdm.auto import tqdm
+
+import heads
+from heads.calibration import fit_temperature
+from zoo.augment import AugmentConfig, train_transform
+from zoo.data import load_study
+from zoo.datasets import RecordsImageDataset, readable_records
+from zoo.evaluate import evaluate_split, plot_confusion, plot_history, prediction_frame, sequence_table, softmax
+from zoo.images import make_loader, to_model_input
+from zoo.models import build_model, checkpoint_model_cfg
+from zoo.paths import CONFIG_DIR
+from zoo.runs import add_file_logging, prepare_run_dir, seed_everything, write_json, write_table
+
+log = logging.getLogger("zoo.train")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 6               # total, both stages
+    frozen_epochs: int = 2        # stage 1: only the classifier learns
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    optimizer: str = "adamw"      # adamw | sgd
+    lr: float = 3e-3              # classifier, stage 1
+    finetune_lr: float = 1e-3     # classifier, stage 2
+    backbone_lr: float = 3e-4     # backbone, stage 2
+    momentum: float = 0.9         # sgd
+    weight_decay: float = 0.01
+    warmup_epochs: float = 0.5    # linear warm-up at the start of each stage, then cosine decay
+    balance: str = "none"         # none | sampler (class-balanced batches) | loss (class weights)
+    early_stopping_patience: int = 3  # epochs without a lower validation loss (stage 2)
+    num_workers: int = 2
+    max_batches_per_epoch: Optional[int] = None  # for smoke tests
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+OPTIMIZERS = ("adamw", "sgd")
+BALANCING = ("none", "sampler", "loss")
+
+
+def train_config(cfg: Any) -> DictConfig:
+    merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), cfg if cfg is not None else {})
+    if merged.optimizer not in OPTIMIZERS:
+        raise ValueError(f"train.optimizer = {merged.optimizer!r}; expected one of {OPTIMIZERS}")
+    if merged.balance not in BALANCING:
+        raise ValueError(f"train.balance = {merged.balance!r}; expected one of {BALANCING}")
+    if not 0 <= merged.frozen_epochs <= merged.epochs:
+        raise ValueError(f"train.frozen_epochs must be in [0, epochs={merged.epochs}], got {merged.frozen_epochs}")
+    return merged
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+def run(cfg: DictConfig) -> Path:
+    """Train, evaluate and write one run; returns its directory."""
+    recipe = train_config(cfg.train)
+    head_cfg = heads.head_config(cfg.head)
+    run_dir = Path(cfg.run_dir)
+    checkpoint_dir = run_dir / "checkpoints"
+    resuming = bool(cfg.resume) and (checkpoint_dir / "last.pt").is_file()
+    if (checkpoint_dir / "last.pt").is_file() and not cfg.resume:
+        raise FileExistsError(f"{run_dir} already holds a run: pass resume=true to continue it, or another run_dir")
+    prepare_run_dir(run_dir, cfg)
+    add_file_logging(run_dir)
+    seed_everything(cfg.seed)
+    _set_threads(cfg.threads)
+    device = _device(cfg.device)
+
+    study = load_study(cfg.data, progress=True)
+    records = readable_records(study.records)
+    write_json(run_dir / "data_summary.json", study.report)
+    write_table(run_dir / "records.parquet", records)
+    classes = _classes(records)
+    taxonomy = heads.load_taxonomy(cfg.data.taxonomy) if cfg.data.get("taxonomy") else None
+    if taxonomy is not None:
+        taxonomy.check(classes, strict=False)
+        shutil.copyfile(cfg.data.taxonomy, run_dir / "taxonomy.csv")
+    write_json(run_dir / "classes.json", classes)
+    log.info("%d classes: %s", len(classes), ", ".join(classes))
+
+    model, data_cfg = build_model(cfg.model, num_classes=len(classes))
+    model_cfg = checkpoint_model_cfg(cfg.model, data_cfg)
+    log.info("model %s, input %s px, mean %s, std %s", model_cfg["name"], data_cfg.img_size, data_cfg.mean, data_cfg.std)
+    model.to(device).to(memory_format=torch.channels_last)
+    trainer = Trainer(model, recipe, head_cfg, classes, taxonomy, records, data_cfg, checkpoint_dir, device, cfg.seed,
+                      model_cfg)
+    if resuming:
+        trainer.load_checkpoint(checkpoint_dir / "last.pt")
+    trainer.fit()
+    trainer.load_checkpoint(checkpoint_dir / "best.pt", weights_only=True)
+    metrics = finish(trainer, records, run_dir, head_cfg, taxonomy)
+    log.info("run written to %s", run_dir)
+    _log_headline(metrics)
+    return run_dir
+
+
+class Trainer:
+    """Two-stage fine-tuning with per-epoch checkpoints that make resuming exact."""
+
+    def __init__(self, model, recipe, head_cfg, classes, taxonomy, records, data_cfg, checkpoint_dir, device, seed,
+                 model_cfg=None):
+        self.model, self.recipe, self.classes = model, recipe, classes
+        self.data_cfg, self.model_cfg = data_cfg, model_cfg or {}
+        self.checkpoint_dir, self.device, self.seed = Path(checkpoint_dir), device, seed
+        self.class_index = {c: i for i, c in enumerate(classes)}
+        self.train_records = records[(records["split"] == "train") & records["label"].isin(self.class_index)]
+        self.valid_records = records[(records["split"] == "valid") & records["label"].isin(self.class_index)]
+        if self.train_records.empty:
+            raise ValueError("no labelled training records: check data.split")
+        size, mean, std = data_cfg.img_size, data_cfg.mean, data_cfg.std
+        self.train_set = RecordsImageDataset(self.train_records, self.class_index,
+                                             train_transform(recipe.augment, size, mean, std), 2 * size, seed)
+        weights = self._class_weights() if recipe.balance == "loss" else None
+        self.criterion = heads.build_loss(head_cfg, classes, taxonomy, class_weights=weights)
+        self.backbone_params, self.head_params = _split_parameters(model)
+        self.optimizer = self._optimizer()
+        self.epoch, self.step, self.best_loss, self.bad_epochs, self.stopped = 0, 0, math.inf, 0, False
+        self.history: list[dict[str, float]] = []
+
+    # --- training -------------------------------------------------------------------------------
+    def fit(self) -> None:
+        recipe = self.recipe
+        while self.epoch < recipe.epochs and not self.stopped:
+            frozen = self.epoch < recipe.frozen_epochs
+            started = time.perf_counter()
+            train_loss = self._train_epoch(frozen)
+            valid_loss, valid_acc = self._validate()
+            self.history.append({"epoch": self.epoch + 1, "stage": "frozen" if frozen else "finetune",
+                                 "train_loss": train_loss, "valid_loss": valid_loss, "valid_accuracy": valid_acc,
+                                 "seconds": time.perf_counter() - started})
+            improved = valid_loss < self.best_loss
+            if improved:
+                self.best_loss, self.bad_epochs = valid_loss, 0
+            elif not frozen:
+                self.bad_epochs += 1
+                self.stopped = self.bad_epochs >= recipe.early_stopping_patience
+            self.epoch += 1
+            self.save_checkpoint(self.checkpoint_dir / "last.pt")
+            if improved:
+                self.save_checkpoint(self.checkpoint_dir / "best.pt")
+            log.info("epoch %d/%d (%s) train loss %.4f, valid loss %.4f, valid acc %.3f, %.0f s%s",
+                     self.epoch, recipe.epochs, "frozen" if frozen else "finetune", train_loss, valid_loss, valid_acc,
+                     self.history[-1]["seconds"], " (early stop)" if self.stopped else "")
+
+    def _train_epoch(self, frozen: bool) -> float:
+        torch.manual_seed(self.seed * 1000 + self.epoch)  # dropout etc.: a function of (seed, epoch)
+        self.train_set.set_epoch(self.epoch)
+        loader = self._train_loader()
+        self.model.train()
+        for p in self.backbone_params:
+            p.requires_grad_(not frozen)
+        if frozen:  # keep BatchNorm statistics of the pretrained backbone
+            for module in self.model.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        total, count = 0.0, 0
+        steps = len(loader)
+        for i, (x, y, _) in enumerate(tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, unit="batch")):
+            self._set_learning_rates(frozen, i, steps)
+            x = x.to(self.device).to(memory_format=torch.channels_last)
+            y = y.to(self.device)
+            loss = self.criterion(self.model(x), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.step += 1
+            total, count = total + loss.item() * len(y), count + len(y)
+            if self.recipe.max_batches_per_epoch and i + 1 >= self.recipe.max_batches_per_epoch:
+                break
+        return total / max(count, 1)
+
+    def _set_learning_rates(self, frozen: bool, i: int, steps: int) -> None:
+        recipe = self.recipe
+        stage_start = 0 if frozen else recipe.frozen_epochs
+        stage_epochs = recipe.frozen_epochs if frozen else recipe.epochs - recipe.frozen_epochs
+        progress = (self.epoch - stage_start + i / max(steps, 1)) / max(stage_epochs, 1)
+        warm = recipe.warmup_epochs / max(stage_epochs, 1)
+        factor = progress / warm if progress < warm else 0.5 * (1 + math.cos(math.pi * (progress - warm) / max(1 - warm, 1e-8)))
+        backbone_lr, head_lr = (0.0, recipe.lr) if frozen else (recipe.backbone_lr, recipe.finetune_lr)
+        self.optimizer.param_groups[0]["lr"] = backbone_lr * factor
+        self.optimizer.param_groups[1]["lr"] = head_lr * factor
+
+    def _train_loader(self) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+        sampler = None
+        if self.recipe.balance == "sampler":
+            counts = np.bincount(self.train_set.targets, minlength=len(self.classes))
+            weights = 1.0 / counts[self.train_set.targets]
+            sampler = WeightedRandomSampler(weights, len(weights), replacement=True, generator=generator)
+        return DataLoader(self.train_set, batch_size=self.recipe.batch_size, shuffle=sampler is None,
+                          sampler=sampler, generator=generator, num_workers=self.recipe.num_workers,
+                          drop_last=len(self.train_set) > self.recipe.batch_size,
+                          persistent_workers=False)
+
+    def _validate(self) -> tuple[float, float]:
+        if self.valid_records.empty:
+            return float("nan"), float("nan")
+        logits = self.predict_logits(self.valid_records)
+        y = self.valid_records["label"].map(self.class_index).to_numpy()
+        loss = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.as_tensor(y, dtype=torch.long)).item()
+        return loss, float(np.mean(logits.argmax(1) == y))
+
+    # --- inference ------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def predict_logits(self, records: pd.DataFrame, test_flip: bool | None = None) -> np.ndarray:
+        """Frame logits in `records` order, with the same preprocessing as `zoo.predict`."""
+        test_flip = self.recipe.augment.test_flip if test_flip is None else test_flip
+        loader = make_loader(records["path"].tolist(), self.data_cfg, batch_size=self.recipe.eval_batch_size,
+                             num_workers=self.recipe.num_workers)
+        self.model.eval()
+        out = np.full((len(records), len(self.classes)), np.nan, dtype=np.float32)
+        for batch in loader:
+            if batch.failed:
+                raise OSError(f"images became unreadable since ingestion: {[f.path for f in batch.failed]}")
+            x = to_model_input(batch.images, self.data_cfg).to(self.device)
+            logits = self.model(x)
+            if test_flip:
+                logits = (logits + self.model(torch.flip(x, dims=[3]))) / 2
+            out[batch.indices.numpy()] = logits.float().cpu().numpy()
+        return out
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    def save_checkpoint(self, path: Path, temperature: float = 1.0) -> None:
+        state = {
+            "model": self.model.state_dict(), "classes": self.classes, "model_cfg": self.model_cfg,
+            "temperature": temperature, "epoch": self.epoch, "step": self.step, "best_loss": self.best_loss,
+            "bad_epochs": self.bad_epochs, "stopped": self.stopped, "history": self.history,
+            "optimizer": self.optimizer.state_dict(), "rng": _rng_state(),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)
+
+    def load_checkpoint(self, path: Path, weights_only: bool = False) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        if state["classes"] != self.classes:
+            raise ValueError(f"{path} was trained on classes {state['classes']}, this run has {self.classes}")
+        self.model.load_state_dict(state["model"])
+        if weights_only:
+            return
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.step, self.best_loss = state["epoch"], state["step"], state["best_loss"]
+        self.bad_epochs, self.stopped, self.history = state["bad_epochs"], state["stopped"], state["history"]
+        _set_rng_state(state["rng"])
+        log.info("resuming %s after epoch %d", path.parent.parent, self.epoch)
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _optimizer(self) -> torch.optim.Optimizer:
+        groups = [{"params": self.backbone_params, "lr": 0.0}, {"params": self.head_params, "lr": self.recipe.lr}]
+        if self.recipe.optimizer == "sgd":
+            return torch.optim.SGD(groups, momentum=self.recipe.momentum, weight_decay=self.recipe.weight_decay, nesterov=True)
+        return torch.optim.AdamW(groups, weight_decay=self.recipe.weight_decay)
+
+    def _class_weights(self) -> np.ndarray:
+        counts = np.bincount(self.train_set.targets, minlength=len(self.classes)).astype(float)
+        return len(counts) * (1 / counts) / np.sum(1 / counts)
+
+
+def finish(trainer: Trainer, records: pd.DataFrame, run_dir: Path, head_cfg, taxonomy) -> dict[str, Any]:
+    """Predict every split with the best weights, calibrate on validation, write metrics and files."""
+    classes, pooling = trainer.classes, head_cfg.pooling.kind
+    labelled = records[records["split"] != ""]
+    logits = trainer.predict_logits(labelled)
+    by_split = {s: labelled["split"].to_numpy() == s for s in ("train", "valid", "test")}
+    temperature = _calibrate(head_cfg, labelled[by_split["valid"]], logits[by_split["valid"]], classes, pooling)
+    trainer.save_checkpoint(trainer.checkpoint_dir / "best.pt", temperature)
+    metrics: dict[str, Any] = {"temperature": temperature, "classes": classes,
+                               "history": trainer.history, "epochs_run": trainer.epoch}
+    for split in ("valid", "test"):
+        mask = by_split[split]
+        if not mask.any():
+            continue
+        raw = evaluate_split(labelled[mask], logits[mask], classes, pooling=pooling, taxonomy=taxonomy)
+        calibrated = evaluate_split(labelled[mask], logits[mask], classes, pooling=pooling,
+                                    temperature=temperature, taxonomy=taxonomy)
+        metrics[split] = calibrated | {"uncalibrated": {lvl: {k: raw[lvl][k] for k in ("accuracy", "nll", "ece")}
+                                                         for lvl in ("image", "sequence")}}
+        plot_confusion(np.array(calibrated["image"]["confusion_matrix"]), classes, run_dir / f"confusion_{split}.png",
+                       f"{split}: accuracy {calibrated['image']['accuracy']:.3f} ({calibrated['image']['n']} images)")
+    probs = softmax(logits / temperature)
+    write_table(run_dir / "predictions_images.csv", prediction_frame(labelled, probs, classes))
+    seq_meta, seq_probs = sequence_table(labelled, logits, classes, pooling, temperature)
+    seq_meta["split"] = labelled.groupby("sequence_id")["split"].first().reindex(seq_meta["sequence_id"]).to_numpy()
+    write_table(run_dir / "predictions_sequences.csv", prediction_frame(seq_meta, seq_probs, classes,
+                keep=("sequence_id", "split", "area", "site", "camera", "timestamp", "n_frames", "label")))
+    history = pd.DataFrame(trainer.history)
+    write_table(run_dir / "history.csv", history)
+    if len(history):
+        plot_history(history, run_dir / "training_curves.png")
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def _calibrate(head_cfg, records, logits, classes, pooling) -> float:
+    if not head_cfg.calibration.enabled or len(records) == 0:
+        return 1.0
+    index = {c: i for i, c in enumerate(classes)}
+    if head_cfg.calibration.level == "image":
+        return float(fit_temperature(logits, records["label"].map(index).to_numpy()))
+    # sequence level: fit T on per-sequence mean logits, the evidence the pooled output rests on
+    codes, uniques = pd.factorize(records["sequence_id"], sort=True)
+    seq_logits = np.zeros((len(uniques), logits.shape[1]))
+    np.add.at(seq_logits, codes, logits)
+    seq_logits /= np.bincount(codes)[:, None]
+    labels = records.groupby("sequence_id")["label"].first().reindex(uniques).map(index).to_numpy()
+    return float(fit_temperature(seq_logits, labels))
+
+
+def _classes(records: pd.DataFrame) -> list[str]:
+    train = records[(records["split"] == "train") & (records["label"] != "")]
+    classes = sorted(train["label"].unique())
+    elsewhere = set(records.loc[(records["split"].isin(["valid", "test"])) & (records["label"] != ""), "label"])
+    unseen = sorted(elsewhere - set(classes))
+    if unseen:
+        log.warning("labels %s occur in valid/test but not in train: those records are left out of the metrics", unseen)
+    return classes
+
+
+def _split_parameters(model) -> tuple[list, list]:
+    head = list(model.get_classifier().parameters())
+    head_ids = {id(p) for p in head}
+    return [p for p in model.parameters() if id(p) not in head_ids], head
+
+
+def _set_threads(threads: Optional[int]) -> None:
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _rng_state() -> dict[str, Any]:
+    import random
+
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    import random
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def _log_headline(metrics: dict[str, Any]) -> None:
+    for split in ("valid", "test"):
+        if split in metrics:
+            image, seq = metrics[split]["image"], metrics[split]["sequence"]
+            log.info("%s: image accuracy %.3f, macro-F1 %.3f | sequence accuracy %.3f, macro-F1 %.3f (T = %.2f)",
+                     split, image["accuracy"], image["macro_f1"], seq["accuracy"], seq["macro_f1"], metrics["temperature"])
+
+
+if __name__ == "__main__":
+    main()
