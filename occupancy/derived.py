@@ -1,0 +1,120 @@
+"""Derived quantities: marginal and conditional occupancy, detection, per-site posterior occupancy.
+
+Work on plain numpy arrays of state probabilities, so the same code gives the simulation's true
+values and, draw by draw, the posterior.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Conditional:
+    """Pr(target present | given species present/absent), named in unmarked's notation."""
+
+    target: str
+    given: tuple[tuple[str, bool], ...]
+
+    @property
+    def name(self) -> str:
+        cond = ", ".join(s if present else f"-{s}" for s, present in self.given)
+        return f"psi[{self.target} | {cond}]"
+
+
+def conditional_set(species: Sequence[str], specs: Sequence[Mapping] | None) -> list[Conditional]:
+    """Every presence/absence combination of each {'species': target, 'given': [...]} entry."""
+    out = []
+    for spec in specs or ():
+        target, given = spec.get("species"), list(spec.get("given", ()))
+        unknown = [s for s in [target, *given] if s not in species]
+        if unknown:
+            raise ValueError(f"conditional {dict(spec)} names unknown species {unknown}; species are {list(species)}")
+        if not given or target in given:
+            raise ValueError(f"conditional on {target!r} needs other species to condition on, got {given}")
+        for pattern in itertools.product((True, False), repeat=len(given)):
+            out.append(Conditional(target, tuple(zip(given, pattern))))
+    return out
+
+
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    m = np.max(x, axis=axis, keepdims=True)
+    return x - m - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+
+
+def state_probabilities(natural: np.ndarray, term_design: np.ndarray) -> np.ndarray:
+    """psi(state) from natural parameters (..., term) -> (..., state)."""
+    return np.exp(log_softmax(natural @ term_design.T))
+
+
+def marginal_occupancy(psi: np.ndarray, states: np.ndarray) -> np.ndarray:
+    """(..., state) -> (..., species): Pr(z_s = 1)."""
+    return psi @ states
+
+
+def conditional_occupancy(psi: np.ndarray, states: np.ndarray, species: Sequence[str], cond: Conditional) -> np.ndarray:
+    """(..., state) -> (...): Pr(z_target = 1 | given pattern)."""
+    match = np.ones(states.shape[0], dtype=bool)
+    for name, present in cond.given:
+        match &= states[:, list(species).index(name)] == (1 if present else 0)
+    target = states[:, list(species).index(cond.target)] == 1
+    return psi[..., match & target].sum(-1) / psi[..., match].sum(-1)
+
+
+def posterior_derived(occ_model, idata, conditionals: Sequence[Conditional], max_site_values: float = 2e7) -> tuple[xr.Dataset, pd.DataFrame]:
+    """Draw-by-draw derived quantities (added to the posterior) and the per-site occupancy table.
+
+    Site-level psi are averaged over sites (with no occupancy covariate they are all equal; with
+    covariates this is the average over the study's sites). p is averaged over observed site-occasions.
+    """
+    post = idata.posterior
+    fn = occ_model.compile_state_function()
+    names = [rv.name for rv in occ_model.model.free_RVs]
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    states, species = occ_model.states, list(occ_model.data.species)
+    observed = occ_model.data.observed_mask()
+    N, S = observed.shape[0], len(species)
+    thin = max(1, int(np.ceil(n_chain * n_draw * N * S / max_site_values)))
+    psi_m = np.empty((n_chain, n_draw, S))
+    psi_c = np.empty((n_chain, n_draw, len(conditionals)))
+    p_m = np.empty((n_chain, n_draw, S))
+    site_draws = []
+    values = {n: post[n].values for n in names}
+    for c in range(n_chain):
+        for d in range(n_draw):
+            log_psi, loglik, eta = fn({n: values[n][c, d] for n in names})
+            psi = np.exp(log_psi)  # (N, M)
+            psi_m[c, d] = marginal_occupancy(psi, states).mean(0)
+            for k, cond in enumerate(conditionals):
+                psi_c[c, d, k] = conditional_occupancy(psi, states, species, cond).mean(0)
+            p = 1.0 / (1.0 + np.exp(-eta))
+            p_m[c, d] = (p * observed[None]).sum((1, 2)) / max(observed.sum(), 1)
+            if d % thin == 0:
+                site_post = np.exp(log_softmax(log_psi + loglik, axis=1))
+                site_draws.append((site_post @ states).astype(np.float32))
+    derived = xr.Dataset(
+        {
+            "psi": (("chain", "draw", "species"), psi_m),
+            "p": (("chain", "draw", "species"), p_m),
+            "psi_conditional": (("chain", "draw", "conditional"), psi_c),
+        },
+        coords={"chain": post.chain, "draw": post.draw, "species": species, "conditional": [c.name for c in conditionals]},
+    )
+    site = np.stack(site_draws)  # (draws, N, S)
+    table = pd.DataFrame({
+        "site": np.repeat(occ_model.data.sites, S),
+        "species": np.tile(species, N),
+        "mean": site.mean(0).reshape(-1),
+        "q2.5": np.quantile(site, 0.025, axis=0).reshape(-1),
+        "q97.5": np.quantile(site, 0.975, axis=0).reshape(-1),
+        "detected": np.nan_to_num(occ_model.data.y).max(axis=2).T.reshape(-1) > 0,
+    })
+    return derived, table

@@ -1,0 +1,446 @@
+"""Detection histories: species x site x occasion arrays built from any record table.
+
+A record table has one row per photo (or sequence) with a site, a time (or a ready-made occasion)
+and a label. Missing occasions (camera inactive) are NaN, never zero.
+
+`DetectionData` is what the model consumes. It can hold up to three observation streams that share
+the same latent occupancy states:
+
+- `y`: detections taken as true (manual labels, or classifier labels under the naive mode);
+- `y_classifier`: detections of each *predicted* label, to be read through a confusion matrix;
+- `score_log_lr`: per species-site-occasion log likelihood ratios from calibrated classifier scores.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+OTHER = "other"
+NO_UNITS_LOG_LR = -30.0  # P(no unit recorded | species detected) = 0; finite so gradients stay clean
+
+
+@dataclass(frozen=True)
+class OccasionSpec:
+    """How timestamps become occasions.
+
+    kind='month': month of year, years pooled (the seed study), keeping `months` in that order.
+    kind='days': consecutive windows of `length_days` from `origin` (default: earliest timestamp).
+    kind='column': the records already carry an `occasion` column (e.g. simulated data).
+    """
+
+    kind: str = "month"
+    months: tuple[int, ...] = tuple(range(3, 12))
+    length_days: int = 30
+    origin: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("month", "days", "column"):
+            raise ValueError(f"occasion kind must be 'month', 'days' or 'column', got {self.kind!r}")
+        if self.kind == "month" and (not self.months or any(m not in range(1, 13) for m in self.months)):
+            raise ValueError(f"occasion months must be in 1..12, got {list(self.months)}")
+        if self.kind == "days" and self.length_days < 1:
+            raise ValueError(f"occasion length_days must be >= 1, got {self.length_days}")
+
+
+@dataclass
+class DetectionData:
+    """Everything the occupancy model sees. Arrays are (species, site, occasion) unless noted."""
+
+    species: tuple[str, ...]
+    sites: tuple[str, ...]
+    occasions: tuple[str, ...]
+    y: np.ndarray
+    truth_weight: np.ndarray | None = None  # (site, occasion): share of events in the `y` stream
+    y_classifier: np.ndarray | None = None
+    classifier_weight: np.ndarray | None = None  # (site, occasion)
+    other_predicted: np.ndarray | None = None  # (site, occasion): classifier units predicted non-focal
+    verified_counts: np.ndarray | None = None  # (true class, predicted class), last = 'other'
+    score_log_lr: np.ndarray | None = None
+    effort: np.ndarray | None = None  # (site, occasion) active camera-days (or a proxy)
+    site_covariates: pd.DataFrame | None = None  # index = sites
+    occasion_covariates: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (site, occasion)
+    notes: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.species, self.sites, self.occasions = tuple(self.species), tuple(map(str, self.sites)), tuple(
+            map(str, self.occasions))
+        self.validate()
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return len(self.species), len(self.sites), len(self.occasions)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Confusion-matrix classes: the focal species then everything else pooled."""
+        return self.species + (OTHER,)
+
+    def validate(self) -> None:
+        S, N, J = self.shape
+        if S == 0 or N == 0 or J == 0:
+            raise ValueError(f"empty detection data: {S} species, {N} sites, {J} occasions")
+        if len(set(self.species)) != S:
+            raise ValueError(f"species names must be unique, got {list(self.species)}")
+        if len(set(self.sites)) != N:
+            raise ValueError("site names must be unique")
+        for name in ("y", "y_classifier", "score_log_lr"):
+            arr = getattr(self, name)
+            if arr is None:
+                continue
+            arr = np.asarray(arr, dtype=float)
+            setattr(self, name, arr)
+            if arr.shape != (S, N, J):
+                raise ValueError(f"{name} has shape {arr.shape}, expected (species, site, occasion) = {(S, N, J)}")
+        for name in ("y", "y_classifier"):
+            arr = getattr(self, name)
+            if arr is not None and not np.isin(arr[~np.isnan(arr)], (0.0, 1.0)).all():
+                raise ValueError(f"{name} must hold 0, 1 or NaN (missing); got values {np.unique(arr[~np.isnan(arr)])[:5]}")
+        for name in ("truth_weight", "classifier_weight", "other_predicted", "effort"):
+            arr = getattr(self, name)
+            if arr is None:
+                continue
+            arr = np.asarray(arr, dtype=float)
+            setattr(self, name, arr)
+            if arr.shape != (N, J):
+                raise ValueError(f"{name} has shape {arr.shape}, expected (site, occasion) = {(N, J)}")
+            if np.isnan(arr).any() or (arr < 0).any():
+                raise ValueError(f"{name} must be finite and >= 0")
+        for name in ("truth_weight", "classifier_weight"):
+            arr = getattr(self, name)
+            if arr is not None and (arr > 1).any():
+                raise ValueError(f"{name} is a share of events and must be <= 1")
+        if self.y_classifier is not None:
+            if self.verified_counts is None:
+                raise ValueError("classifier detections need verified_counts (true x predicted) to estimate the confusion matrix")
+            self.verified_counts = np.asarray(self.verified_counts, dtype=float)
+            if self.verified_counts.shape != (S + 1, S + 1):
+                raise ValueError(f"verified_counts must be (species+other) square, shape {(S + 1, S + 1)}, got {self.verified_counts.shape}")
+            if (self.verified_counts < 0).any():
+                raise ValueError("verified_counts must be >= 0")
+        if self.score_log_lr is not None and np.isinf(self.score_log_lr).any():
+            raise ValueError("score_log_lr must be finite (clip probabilities before taking logs)")
+        if self.site_covariates is not None:
+            missing = set(self.sites) - set(map(str, self.site_covariates.index))
+            if missing:
+                raise ValueError(f"site_covariates lack sites {sorted(missing)[:10]}")
+            self.site_covariates = self.site_covariates.set_axis(self.site_covariates.index.map(str)).loc[list(self.sites)]
+        for name, arr in self.occasion_covariates.items():
+            if np.shape(arr) != (N, J):
+                raise ValueError(f"occasion covariate {name!r} must be (site, occasion) = {(N, J)}")
+
+    def observed_mask(self) -> np.ndarray:
+        """(site, occasion) True where any stream saw the occasion."""
+        seen = ~np.isnan(self.y).all(axis=0)
+        for arr in (self.y_classifier, self.score_log_lr):
+            if arr is not None:
+                seen |= ~np.isnan(arr).all(axis=0)
+        return seen
+
+    def drop_empty_sites(self) -> "DetectionData":
+        """Remove sites with no observed occasion in any stream (they carry no information), logging them."""
+        keep = self.observed_mask().any(axis=1)
+        if keep.all():
+            return self
+        dropped = [s for s, k in zip(self.sites, keep) if not k]
+        log.warning("dropping %d site(s) with no observed occasion: %s", len(dropped), dropped[:20])
+        return self.subset_sites(np.flatnonzero(keep))
+
+    def subset_sites(self, index: Sequence[int]) -> "DetectionData":
+        index = np.asarray(index)
+        take3 = lambda a: None if a is None else a[:, index, :]  # noqa: E731
+        take2 = lambda a: None if a is None else a[index, :]  # noqa: E731
+        return replace(
+            self,
+            sites=tuple(np.asarray(self.sites, dtype=object)[index]),
+            y=take3(self.y), y_classifier=take3(self.y_classifier), score_log_lr=take3(self.score_log_lr),
+            truth_weight=take2(self.truth_weight), classifier_weight=take2(self.classifier_weight),
+            other_predicted=take2(self.other_predicted), effort=take2(self.effort),
+            site_covariates=None if self.site_covariates is None else self.site_covariates.iloc[index],
+            occasion_covariates={k: v[index] for k, v in self.occasion_covariates.items()},
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long table (species, site, occasion, y): handy for inspection and for saving."""
+        S, N, J = self.shape
+        idx = pd.MultiIndex.from_product([self.species, self.sites, self.occasions], names=["species", "site", "occasion"])
+        return pd.DataFrame({"y": self.y.reshape(-1)}, index=idx).reset_index()
+
+
+# --------------------------------------------------------------------------------------------------
+# From records to arrays
+# --------------------------------------------------------------------------------------------------
+
+def normalise_species_map(species: Mapping[str, str | Iterable[str]]) -> dict[str, tuple[str, ...]]:
+    """{'deer': 'chevreuil'} or {'deer': ['chevreuil']} -> {'deer': ('chevreuil',)}; labels must not overlap."""
+    if not species:
+        raise ValueError("no species given")
+    out: dict[str, tuple[str, ...]] = {}
+    seen: dict[str, str] = {}
+    for name, labels in species.items():
+        labels = (labels,) if isinstance(labels, str) else tuple(labels)
+        if not labels:
+            raise ValueError(f"species {name!r} maps to no label")
+        for lab in labels:
+            if lab in seen:
+                raise ValueError(f"label {lab!r} is mapped to both {seen[lab]!r} and {name!r}")
+            seen[lab] = name
+        out[str(name)] = labels
+    return out
+
+
+def label_to_class(labels: pd.Series, species_map: Mapping[str, tuple[str, ...]]) -> pd.Series:
+    """Map record labels to config species names; anything else becomes 'other' (empty/NaN stays NaN)."""
+    lookup = {lab: name for name, labs in species_map.items() for lab in labs}
+    labels = labels.astype("object")
+    out = labels.map(lambda v: lookup.get(v, OTHER) if isinstance(v, str) and v != "" else np.nan)
+    return out
+
+
+def assign_occasions(records: pd.DataFrame, spec: OccasionSpec, time_col: str = "timestamp") -> tuple[pd.Series, list[str]]:
+    """Occasion label for every record (NaN outside the study window) and the ordered occasion list."""
+    if spec.kind == "column":
+        if "occasion" not in records:
+            raise ValueError("occasion kind 'column' needs an 'occasion' column in the records")
+        occ = records["occasion"].astype(str)
+        order = sorted(occ.dropna().unique(), key=_natural_key)
+        return occ, order
+    if time_col not in records:
+        raise ValueError(f"records have no {time_col!r} column (columns: {list(records.columns)})")
+    t = pd.to_datetime(records[time_col], errors="coerce")
+    n_bad = int(t.isna().sum())
+    if n_bad:
+        log.warning("%d record(s) have no usable %s and are ignored", n_bad, time_col)
+    if spec.kind == "month":
+        month = t.dt.month
+        occ = month.where(month.isin(spec.months)).map(lambda m: f"{int(m):02d}" if pd.notna(m) else np.nan)
+        return occ, [f"{m:02d}" for m in spec.months]
+    origin = pd.Timestamp(spec.origin) if spec.origin else t.min().normalize()
+    index = np.floor((t - origin) / pd.Timedelta(days=spec.length_days))
+    n_occ = int(index.max()) + 1 if index.notna().any() else 0
+    labels = [(origin + pd.Timedelta(days=spec.length_days * k)).strftime("%Y-%m-%d") for k in range(n_occ)]
+    occ = index.map(lambda k: labels[int(k)] if pd.notna(k) and k >= 0 else np.nan)
+    return occ, labels
+
+
+def _natural_key(value: str):
+    try:
+        return (0, float(value), value)
+    except (TypeError, ValueError):
+        return (1, 0.0, str(value))
+
+
+def explode_labels(records: pd.DataFrame, label_col: str, sep: str = ";") -> pd.DataFrame:
+    """One row per (record, label): a photo showing 'humain;chien' counts for both."""
+    if label_col not in records:
+        raise ValueError(f"records have no label column {label_col!r} (columns: {list(records.columns)})")
+    out = records.copy()
+    out["_label"] = out[label_col].astype("object").map(
+        lambda v: [p.strip() for p in v.split(sep) if p.strip()] if isinstance(v, str) else [])
+    return out.explode("_label")
+
+
+def detection_array(
+    records: pd.DataFrame,
+    species_map: Mapping[str, tuple[str, ...]],
+    sites: Sequence[str],
+    occasions: Sequence[str],
+    label_col: str,
+    observed: np.ndarray | None = None,
+    sep: str = ";",
+) -> np.ndarray:
+    """(species, site, occasion) 1 where any record at the site-occasion carries the species' label.
+
+    `records` must already hold `site` and `occasion` columns. `observed` (site, occasion) marks
+    active occasions; inactive ones become NaN. Labels of records outside `sites` are ignored.
+    """
+    S, N, J = len(species_map), len(sites), len(occasions)
+    y = np.zeros((S, N, J))
+    rows = explode_labels(records, label_col, sep)
+    rows = rows[rows["_label"].notna() & rows["occasion"].notna()]
+    rows = rows.assign(_class=label_to_class(rows["_label"], species_map))
+    rows = rows[rows["_class"] != OTHER]
+    s_idx = pd.Index(list(species_map)).get_indexer(rows["_class"])
+    i_idx = pd.Index(list(map(str, sites))).get_indexer(rows["site"].astype(str))
+    j_idx = pd.Index(list(map(str, occasions))).get_indexer(rows["occasion"].astype(str))
+    ok = (s_idx >= 0) & (i_idx >= 0) & (j_idx >= 0)
+    y[s_idx[ok], i_idx[ok], j_idx[ok]] = 1.0
+    if observed is not None:
+        y[:, ~np.asarray(observed, dtype=bool)] = np.nan
+    return y
+
+
+def count_array(records: pd.DataFrame, sites: Sequence[str], occasions: Sequence[str], mask: pd.Series | None = None) -> np.ndarray:
+    """(site, occasion) number of records (optionally only where `mask`)."""
+    rows = records if mask is None else records[mask.to_numpy()]
+    rows = rows[rows["occasion"].notna()]
+    i_idx = pd.Index(list(map(str, sites))).get_indexer(rows["site"].astype(str))
+    j_idx = pd.Index(list(map(str, occasions))).get_indexer(rows["occasion"].astype(str))
+    ok = (i_idx >= 0) & (j_idx >= 0)
+    out = np.zeros((len(sites), len(occasions)))
+    np.add.at(out, (i_idx[ok], j_idx[ok]), 1.0)
+    return out
+
+
+def activity_from_deployments(
+    deployments: pd.DataFrame, sites: Sequence[str], spec: OccasionSpec, occasions: Sequence[str]
+) -> np.ndarray:
+    """(site, occasion) active camera-days from a deployments table (site, start, end), one row per camera run."""
+    need = {"site", "start", "end"}
+    if not need <= set(deployments.columns):
+        raise ValueError(f"deployments need columns {sorted(need)}, got {list(deployments.columns)}")
+    days = []
+    for row in deployments.itertuples(index=False):
+        start, end = pd.Timestamp(row.start).normalize(), pd.Timestamp(row.end).normalize()
+        if pd.isna(start) or pd.isna(end) or end < start:
+            raise ValueError(f"deployment at site {row.site!r} has bad dates {row.start!r}..{row.end!r}")
+        days.append(pd.DataFrame({"site": str(row.site), "timestamp": pd.date_range(start, end, freq="D")}))
+    day_table = pd.concat(days, ignore_index=True)
+    day_table["occasion"], _ = assign_occasions(day_table, spec)
+    return count_array(day_table, sites, occasions)
+
+
+def build_histories(
+    records: pd.DataFrame,
+    species: Mapping[str, str | Iterable[str]],
+    occasions: OccasionSpec = OccasionSpec(),
+    label_col: str = "label",
+    time_col: str = "timestamp",
+    sites: Sequence[str] | None = None,
+    activity: str | pd.DataFrame = "none",
+    sep: str = ";",
+) -> DetectionData:
+    """Detection histories from a record table with columns (site, `time_col` or occasion, `label_col`).
+
+    activity: 'none' (every occasion of every site observed, as the seed study), 'records' (an occasion
+    is observed only if the site has at least one record in it, whatever its label) or a deployments
+    table (site, start, end) giving active camera-days; inactive occasions are NaN, and effort
+    (active days; for 'records', days with at least one record) is kept as a detection covariate.
+    """
+    if "site" not in records:
+        raise ValueError(f"records have no 'site' column (columns: {list(records.columns)})")
+    species_map = normalise_species_map(species)
+    table = records.copy()
+    table["site"] = table["site"].astype(str)
+    table["occasion"], occasion_list = assign_occasions(table, occasions, time_col)
+    sites = sorted(table["site"].dropna().unique(), key=_natural_key) if sites is None else list(map(str, sites))
+    if not sites:
+        raise ValueError("records contain no site")
+    observed, effort = _activity(table, sites, occasions, occasion_list, activity, time_col)
+    y = detection_array(table, species_map, sites, occasion_list, label_col, observed, sep)
+    data = DetectionData(species=tuple(species_map), sites=tuple(sites), occasions=tuple(occasion_list), y=y, effort=effort)
+    return data
+
+
+def _activity(table, sites, spec, occasion_list, activity, time_col):
+    N, J = len(sites), len(occasion_list)
+    if isinstance(activity, pd.DataFrame):
+        effort = activity_from_deployments(activity, sites, spec, occasion_list)
+        return effort > 0, effort
+    if activity == "none":
+        return np.ones((N, J), dtype=bool), None
+    if activity == "records":
+        if time_col in table:
+            days = table.assign(_day=pd.to_datetime(table[time_col], errors="coerce").dt.normalize())
+            days = days.dropna(subset=["_day"]).drop_duplicates(["site", "_day"])
+            effort = count_array(days, sites, occasion_list)
+        else:
+            effort = count_array(table, sites, occasion_list)
+        return effort > 0, effort
+    raise ValueError(f"activity must be 'none', 'records' or a deployments table, got {activity!r}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Classifier streams
+# --------------------------------------------------------------------------------------------------
+
+def confusion_counts(true_labels: pd.Series, predicted_labels: pd.Series, species_map: Mapping[str, tuple[str, ...]]) -> np.ndarray:
+    """(class, class) counts of verified units, rows = true class, columns = predicted; last class = 'other'."""
+    true_cls = label_to_class(true_labels.reset_index(drop=True), species_map)
+    pred_cls = label_to_class(predicted_labels.reset_index(drop=True), species_map)
+    ok = true_cls.notna() & pred_cls.notna()
+    classes = list(species_map) + [OTHER]
+    counts = np.zeros((len(classes), len(classes)))
+    t = pd.Index(classes).get_indexer(true_cls[ok])
+    p = pd.Index(classes).get_indexer(pred_cls[ok])
+    np.add.at(counts, (t, p), 1.0)
+    empty = [c for c, n in zip(classes, counts.sum(1)) if n == 0]
+    if empty:
+        log.warning("verified subset has no unit of true class %s: their confusion rows rest on the Dirichlet prior alone", empty)
+    return counts
+
+
+def score_evidence(
+    scores: pd.DataFrame,
+    species_map: Mapping[str, tuple[str, ...]],
+    sites: Sequence[str],
+    occasions: Sequence[str],
+    prior: str | Mapping[str, float] = "empirical",
+    clip: float = 1e-6,
+) -> np.ndarray:
+    """(species, site, occasion) log likelihood ratio of 'at least one unit of the species' from calibrated scores.
+
+    `scores` has one row per unit (sequence) with `site`, `occasion` and one probability column per
+    class named `p_<label>`. With scores calibrated under a per-unit class prior pi_s, the
+    probability that at least one of the n units of the occasion shows species s is
+    q = 1 - prod(1 - p_e), against the prior 1 - (1 - pi_s)^n; their odds ratio is the likelihood
+    ratio of the images under 'species detected' vs 'not detected' (see docs/occupancy.md).
+    An active occasion with no unit at all is a certain non-detection: log LR = NO_UNITS_LOG_LR.
+    """
+    S, N, J = len(species_map), len(sites), len(occasions)
+    prob_cols = [c for c in scores.columns if c.startswith("p_")]
+    if not prob_cols:
+        raise ValueError("score table has no probability column named p_<label>")
+    known = {c[2:] for c in prob_cols}
+    for name, labels in species_map.items():
+        if not known & set(labels):
+            raise ValueError(f"score table has no column for species {name!r} (labels {list(labels)}); columns: {prob_cols}")
+    probs = scores[prob_cols].to_numpy(dtype=float)
+    if np.isnan(probs).any():
+        raise ValueError("score table has missing probabilities")
+    row_sums = probs.sum(1)
+    if np.abs(row_sums - 1).max() > 1e-3:
+        log.warning("score rows do not sum to 1 (range %.3f..%.3f): renormalising", row_sums.min(), row_sums.max())
+        probs = probs / row_sums[:, None]
+    species_prob = np.stack([probs[:, [prob_cols.index(f"p_{lab}") for lab in labs if f"p_{lab}" in prob_cols]].sum(1)
+                             for labs in species_map.values()], axis=1)
+    species_prob = np.clip(species_prob, clip, 1 - clip)
+    pi = _score_prior(prior, species_map, species_prob, clip)
+    i_idx = pd.Index(list(map(str, sites))).get_indexer(scores["site"].astype(str))
+    j_idx = pd.Index(list(map(str, occasions))).get_indexer(scores["occasion"].astype(str))
+    ok = (i_idx >= 0) & (j_idx >= 0) & scores["occasion"].notna().to_numpy()
+    log_none = np.zeros((S, N, J))  # log P(no unit of s) under the classifier posterior
+    n_units = np.zeros((N, J))
+    np.add.at(n_units, (i_idx[ok], j_idx[ok]), 1.0)
+    for s in range(S):
+        np.add.at(log_none[s], (i_idx[ok], j_idx[ok]), np.log1p(-species_prob[ok, s]))
+    log_none_prior = n_units[None] * np.log1p(-pi)[:, None, None]
+    # log odds(q) - log odds(prior), with q = 1 - exp(log_none)
+    with np.errstate(invalid="ignore"):  # occasions with no unit give -inf - -inf; set just below
+        log_lr = (_log1mexp(log_none) - log_none) - (_log1mexp(log_none_prior) - log_none_prior)
+    log_lr[:, n_units == 0] = NO_UNITS_LOG_LR
+    return log_lr
+
+
+def _score_prior(prior, species_map, species_prob, clip):
+    if prior == "empirical":
+        # for scores calibrated on data like these, the mean predicted probability is the class base rate
+        return np.clip(species_prob.mean(0), clip, 1 - clip)
+    if isinstance(prior, Mapping):
+        missing = set(species_map) - set(prior)
+        if missing:
+            raise ValueError(f"score prior lacks species {sorted(missing)}")
+        return np.clip(np.array([float(prior[s]) for s in species_map]), clip, 1 - clip)
+    raise ValueError(f"score prior must be 'empirical' or a mapping species -> base rate, got {prior!r}")
+
+
+def _log1mexp(x: np.ndarray) -> np.ndarray:
+    """log(1 - exp(x)) for x < 0, stable; -inf at x = 0."""
+    x = np.asarray(x, dtype=float)
+    with np.errstate(divide="ignore"):
+        return np.where(x > -0.693, np.log(-np.expm1(x)), np.log1p(-np.exp(x)))

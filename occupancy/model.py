@@ -1,0 +1,204 @@
+"""The multispecies occupancy model of Rota et al. (2016) in PyMC, with classifier-aware detection streams.
+
+Latent occupancy z_i in {0,1}^S is multivariate Bernoulli with natural parameters f (one per species,
+plus the chosen interaction terms), marginalised exactly over the 2^S states. Detection is logit-linear
+in covariates. Priors are independent Normals: unmarked's penalised likelihood with penalty lambda is
+the posterior mode of this model under Normal(0, 1/sqrt(lambda)) priors (set `PriorSpec.penalty`).
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+
+from occupancy.histories import DetectionData
+from occupancy.likelihoods import classifier_stream, hard_stream, occupancy_log_psi, score_stream, state_matrix
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PriorSpec:
+    """Prior standard deviations (logit scale) and Dirichlet concentrations of the confusion rows."""
+
+    natural_sd: float = 1.5  # first-order natural parameters f_s: logistic(N(0, 1.5)) is near-uniform on (0, 1)
+    interaction_sd: float = 1.0  # interaction terms f_ab: shrink towards independence
+    detection_sd: float = 1.5  # detection intercepts logit(p)
+    slope_sd: float = 1.0  # slopes of standardised covariates
+    penalty: float | None = None  # unmarked's penalty lambda: overrides every sd above with 1/sqrt(lambda)
+    confusion_diagonal: float = 1.0
+    confusion_off_diagonal: float = 1.0
+
+    def __post_init__(self):
+        for name in ("natural_sd", "interaction_sd", "detection_sd", "slope_sd", "confusion_diagonal", "confusion_off_diagonal"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"prior {name} must be > 0, got {getattr(self, name)}")
+        if self.penalty is not None and not self.penalty > 0:
+            raise ValueError(f"prior penalty must be > 0 (or null), got {self.penalty}")
+
+    def sd(self, kind: str) -> float:
+        return 1.0 / np.sqrt(self.penalty) if self.penalty is not None else getattr(self, f"{kind}_sd")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    interactions: tuple[tuple[str, ...], ...] = ()  # e.g. (("lynx", "deer"), ("lynx", "chamois")); "all_pairs" allowed
+    occupancy_covariates: tuple[str, ...] = ()  # site covariate names, on the first-order terms
+    detection_covariates: tuple[str, ...] = ()  # 'effort', 'occasion', site or occasion covariate names
+    prior: PriorSpec = field(default_factory=PriorSpec)
+
+
+@dataclass
+class OccupancyModel:
+    model: pm.Model
+    data: DetectionData
+    spec: ModelSpec
+    terms: list[str]
+    term_design: np.ndarray  # (state, term)
+    states: np.ndarray  # (state, species)
+    log_psi: pt.TensorVariable  # (site, state)
+    loglik: pt.TensorVariable  # (site, state)
+    eta_detection: pt.TensorVariable  # (species, site, occasion) logit(p)
+    standardisation: dict = field(default_factory=dict)
+
+    def compile_state_function(self):
+        """f(point) -> (log_psi, loglik, eta_detection) as numpy, point = {free variable name: value}."""
+        inputs = {rv: rv.type(name=rv.name) for rv in self.model.free_RVs}
+        outs = pytensor.graph_replace([self.log_psi, self.loglik, self.eta_detection], inputs, strict=False)
+        fn = pytensor.function(list(inputs.values()), outs, on_unused_input="ignore")
+        names = [rv.name for rv in inputs]
+        return lambda point: fn(*[point[n] for n in names])
+
+
+def interaction_terms(species: tuple[str, ...], interactions) -> list[tuple[int, ...]]:
+    """Interaction terms as species-index tuples; unknown names fail with the list of known ones."""
+    if interactions in ("all_pairs", ["all_pairs"]):
+        return list(itertools.combinations(range(len(species)), 2))
+    terms = []
+    for term in interactions or ():
+        names = (term,) if isinstance(term, str) else tuple(term)
+        unknown = [n for n in names if n not in species]
+        if unknown:
+            raise ValueError(f"interaction {list(names)} names unknown species {unknown}; species are {list(species)}")
+        if len(set(names)) != len(names) or len(names) < 2:
+            raise ValueError(f"an interaction needs at least two distinct species, got {list(names)}")
+        idx = tuple(sorted(species.index(n) for n in names))
+        if idx in terms:
+            raise ValueError(f"interaction {list(names)} given twice")
+        terms.append(idx)
+    return terms
+
+
+def term_design_matrix(states: np.ndarray, terms: list[tuple[int, ...]]) -> np.ndarray:
+    """(state, term): 1 when the state holds every species of the term (first-order terms first)."""
+    n_species = states.shape[1]
+    all_terms = [(s,) for s in range(n_species)] + terms
+    return np.stack([states[:, list(t)].prod(axis=1) for t in all_terms], axis=1)
+
+
+def _standardise(values: np.ndarray, name: str, observed: np.ndarray | None = None) -> tuple[np.ndarray, float, float]:
+    ref = values if observed is None else values[observed]
+    if np.isnan(ref).any():
+        raise ValueError(f"covariate {name!r} has missing values where data are observed; impute or drop those sites")
+    mean, sd = float(np.mean(ref)), float(np.std(ref))
+    if not sd > 0:
+        raise ValueError(f"covariate {name!r} is constant; it cannot be estimated")
+    return np.nan_to_num((values - mean) / sd), mean, sd
+
+
+def _site_covariate(data: DetectionData, name: str) -> np.ndarray:
+    if data.site_covariates is None or name not in data.site_covariates:
+        known = [] if data.site_covariates is None else list(data.site_covariates.columns)
+        raise ValueError(f"unknown site covariate {name!r}; known: {known}")
+    return pd.to_numeric(data.site_covariates[name], errors="raise").to_numpy(dtype=float)
+
+
+def detection_covariate(data: DetectionData, name: str) -> np.ndarray:
+    """(site, occasion) raw values of a detection covariate."""
+    N, J = data.shape[1:]
+    if name == "effort":
+        if data.effort is None:
+            raise ValueError("detection covariate 'effort' needs activity information (activity='records' or deployments)")
+        return np.log(np.maximum(data.effort, 0.5))  # log camera-days; inactive occasions are masked anyway
+    if name == "occasion":
+        return np.broadcast_to(np.arange(J, dtype=float), (N, J)).copy()
+    if name in data.occasion_covariates:
+        return np.asarray(data.occasion_covariates[name], dtype=float)
+    return np.repeat(_site_covariate(data, name)[:, None], J, axis=1)
+
+
+def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> OccupancyModel:
+    """PyMC model with named coords/dims; the likelihood enters as one Potential over sites."""
+    data = data.drop_empty_sites()
+    S, N, J = data.shape
+    states = state_matrix(S)
+    terms = interaction_terms(data.species, spec.interactions)
+    term_names = list(data.species) + [":".join(data.species[i] for i in t) for t in terms]
+    design = term_design_matrix(states, terms)
+    observed = data.observed_mask()
+    occ_x, det_x, standardisation = [], [], {}
+    for name in spec.occupancy_covariates:
+        z, mean, sd = _standardise(_site_covariate(data, name), name)
+        occ_x.append(z)
+        standardisation[f"psi:{name}"] = (mean, sd)
+    for name in spec.detection_covariates:
+        z, mean, sd = _standardise(detection_covariate(data, name), name, observed)
+        det_x.append(z)
+        standardisation[f"p:{name}"] = (mean, sd)
+
+    coords = {"species": list(data.species), "term": term_names, "site": list(data.sites), "occasion": list(data.occasions)}
+    if occ_x:
+        coords["psi_covariate"] = list(spec.occupancy_covariates)
+    if det_x:
+        coords["p_covariate"] = list(spec.detection_covariates)
+    if data.y_classifier is not None:
+        coords["true_class"] = list(data.classes)
+        coords["predicted_class"] = list(data.classes)
+
+    prior = spec.prior
+    with pm.Model(coords=coords) as model:
+        f_sd = np.array([prior.sd("natural")] * S + [prior.sd("interaction")] * len(terms))
+        f = pm.Normal("f", 0.0, f_sd, dims="term")
+        eta_terms = pt.broadcast_to(f[None, :], (N, len(term_names)))
+        if occ_x:
+            beta_psi = pm.Normal("beta_psi", 0.0, prior.sd("slope"), dims=("species", "psi_covariate"))
+            first_order = pt.dot(np.stack(occ_x, axis=1), beta_psi.T)  # (N, S)
+            eta_terms = eta_terms + pt.concatenate([first_order, pt.zeros((N, len(terms)))], axis=1)
+        log_psi = occupancy_log_psi(eta_terms, design)
+
+        alpha = pm.Normal("alpha", 0.0, prior.sd("detection"), dims="species")
+        eta = alpha[:, None, None]  # (S, 1, 1): the likelihood then works on per-site sums
+        if det_x:
+            beta_p = pm.Normal("beta_p", 0.0, prior.sd("slope"), dims=("species", "p_covariate"))
+            eta = eta + pt.tensordot(beta_p, np.stack(det_x, axis=0), axes=[[1], [0]])
+        eta_full = pt.broadcast_to(eta, (S, N, J))
+
+        loglik = hard_stream(data.y, data.truth_weight, eta, states)
+        if data.score_log_lr is not None:
+            loglik = loglik + score_stream(data.score_log_lr, eta_full, states)
+        if data.y_classifier is not None:
+            theta = _confusion_matrix(data, prior)
+            weight = np.ones((N, J)) if data.classifier_weight is None else data.classifier_weight
+            other = np.zeros((N, J)) if data.other_predicted is None else data.other_predicted
+            cls = classifier_stream(data.y_classifier, weight, other, eta_full, theta, states)
+            if cls is not None:
+                loglik = loglik + cls
+        pm.Potential("occupancy_loglik", pt.sum(pt.logsumexp(log_psi + loglik, axis=1)))
+    return OccupancyModel(model, data, spec, term_names, design, states, log_psi, loglik, eta_full, standardisation)
+
+
+def _confusion_matrix(data: DetectionData, prior: PriorSpec):
+    """theta[k, l] = Pr(predicted l | true k), Dirichlet rows, estimated from the verified counts."""
+    K = len(data.classes)
+    conc = np.full((K, K), prior.confusion_off_diagonal)
+    np.fill_diagonal(conc, prior.confusion_diagonal)
+    theta = pm.Dirichlet("theta", a=conc, dims=("true_class", "predicted_class"))
+    counts = data.verified_counts
+    pm.Multinomial("verified", n=counts.sum(axis=1), p=theta, observed=counts, dims=("true_class", "predicted_class"))
+    return theta

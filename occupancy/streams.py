@@ -1,0 +1,154 @@
+"""Assemble `DetectionData` for one of the four label modes from a record table.
+
+Records of 'classified' sites are the ones a classifier labelled (e.g. the Ain area); the others carry
+human labels that are taken as truth in every mode.
+
+- ground_truth: human labels everywhere.
+- naive: classifier labels at classified sites, taken as truth.
+- confusion: at classified sites a random `verified` subset keeps its human labels (a truth stream
+  seeing that share of events) and the rest are seen only through classifier labels, read through a
+  confusion matrix estimated from the verified subset.
+- scores: classified sites are seen through calibrated per-unit probabilities (a score table).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from occupancy.histories import (
+    OTHER,
+    DetectionData,
+    OccasionSpec,
+    _activity,
+    _natural_key,
+    assign_occasions,
+    confusion_counts,
+    count_array,
+    detection_array,
+    label_to_class,
+    normalise_species_map,
+    score_evidence,
+)
+
+log = logging.getLogger(__name__)
+MODES = ("ground_truth", "naive", "confusion", "scores")
+
+
+def verified_mask(classified: pd.Series, fraction: float, seed: int) -> pd.Series:
+    """Seeded random subset (each classified record kept with probability `fraction`)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"verified_fraction must be in (0, 1], got {fraction}")
+    rng = np.random.default_rng(seed)
+    return classified & pd.Series(rng.random(len(classified)) < fraction, index=classified.index)
+
+
+def assemble(
+    records: pd.DataFrame,
+    species: Mapping[str, str | Iterable[str]],
+    mode: str,
+    truth_col: str = "label",
+    classifier_col: str | None = None,
+    classified: pd.Series | None = None,
+    verified: pd.Series | None = None,
+    verified_fraction: float | None = None,
+    scores: pd.DataFrame | None = None,
+    score_prior="empirical",
+    occasions: OccasionSpec = OccasionSpec(),
+    time_col: str = "timestamp",
+    sites: Sequence[str] | None = None,
+    activity="none",
+    sep: str = ";",
+) -> DetectionData:
+    """DetectionData for `mode` from records with columns site, time (or occasion), truth_col[, classifier_col].
+
+    classified: boolean Series (aligned with records), True for records labelled by the classifier.
+    verified: boolean Series, True for classified records that also keep their human label (confusion
+    mode); its design share is `verified_fraction` (default: the observed share).
+    """
+    if mode not in MODES:
+        raise ValueError(f"label mode must be one of {MODES}, got {mode!r}")
+    species_map = normalise_species_map(species)
+    table = records.copy()
+    table["site"] = table["site"].astype(str)
+    table["occasion"], occasion_list = assign_occasions(table, occasions, time_col)
+    classified = pd.Series(False, index=table.index) if classified is None else classified.reindex(table.index).fillna(False).astype(bool)
+    if mode != "ground_truth" and not classified.any() and mode != "scores":
+        raise ValueError(f"label mode {mode!r} needs classified records, but none is marked as classified")
+    if sites is None:
+        found = set(table["site"]) | (set(scores["site"].astype(str)) if mode == "scores" and scores is not None else set())
+        sites = sorted(found, key=_natural_key)
+    sites = list(map(str, sites))
+    observed, effort = _activity(table, sites, occasions, occasion_list, activity, time_col)
+    classified_sites = _classified_sites(table, classified, sites)
+    base = dict(species=tuple(species_map), sites=tuple(sites), occasions=tuple(occasion_list), effort=effort)
+
+    if mode == "ground_truth":
+        y = detection_array(table, species_map, sites, occasion_list, truth_col, observed, sep)
+        return DetectionData(y=y, **base)
+    _require(table, classifier_col, "classifier_col")
+    if mode == "naive":
+        labels = table[truth_col].where(~classified, table[classifier_col])
+        y = detection_array(table.assign(_naive=labels), species_map, sites, occasion_list, "_naive", observed, sep)
+        return DetectionData(y=y, **base)
+
+    manual_rows = table[~classified]
+    if mode == "scores":
+        if scores is None:
+            raise ValueError("label mode 'scores' needs a score table (scores_path)")
+        manual_sites = np.isin(np.asarray(sites), manual_rows["site"].unique())
+        classified_sites = classified_sites | ~manual_sites
+        y = detection_array(manual_rows, species_map, sites, occasion_list, truth_col, observed, sep)
+        y[:, classified_sites, :] = np.nan
+        score_table = scores.copy()
+        score_table["site"] = score_table["site"].astype(str)
+        if "occasion" not in score_table or occasions.kind != "column":
+            score_table["occasion"], _ = assign_occasions(score_table, occasions, time_col)
+        scored_sites = np.isin(np.asarray(sites), score_table["site"].unique())
+        log_lr = score_evidence(score_table, species_map, sites, occasion_list, score_prior)
+        log_lr[:, ~scored_sites, :] = np.nan
+        log_lr[:, ~observed] = np.nan
+        if (scored_sites & ~classified_sites).any():
+            log.warning("score table covers %d site(s) with manual labels; both streams are used there",
+                        int((scored_sites & ~classified_sites).sum()))
+        y[:, ~observed] = np.nan
+        return DetectionData(y=y, score_log_lr=log_lr, **base)
+
+    # confusion
+    if verified is None:
+        raise ValueError("label mode 'confusion' needs a verified subset (records with both labels)")
+    verified = verified.reindex(table.index).fillna(False).astype(bool) & classified
+    v = float(verified_fraction) if verified_fraction is not None else verified.sum() / max(classified.sum(), 1)
+    if verified.sum() == 0:
+        raise ValueError("the verified subset is empty: raise verified_fraction or provide verified records")
+    truth_rows = table[~classified | verified]
+    y = detection_array(truth_rows, species_map, sites, occasion_list, truth_col, observed, sep)
+    truth_weight = np.where(classified_sites[:, None], v, 1.0) * observed
+    cls_rows = table[classified & ~verified]
+    y_cls = detection_array(cls_rows, species_map, sites, occasion_list, classifier_col, observed, sep)
+    y_cls[:, ~classified_sites, :] = np.nan
+    predicted_other = label_to_class(cls_rows[classifier_col], species_map) == OTHER
+    other = count_array(cls_rows, sites, occasion_list, mask=predicted_other)
+    counts = confusion_counts(table.loc[verified, truth_col], table.loc[verified, classifier_col], species_map)
+    log.info("confusion mode: %d verified and %d classifier-only records at %d classified sites (share %.3f)",
+             int(verified.sum()), len(cls_rows), int(classified_sites.sum()), v)
+    return DetectionData(
+        y=y, truth_weight=truth_weight, y_classifier=y_cls,
+        classifier_weight=np.where(classified_sites[:, None], 1.0 - v, 0.0) * observed,
+        other_predicted=other, verified_counts=counts, **base,
+    )
+
+
+def _require(table: pd.DataFrame, column: str | None, what: str) -> None:
+    if column is None or column not in table:
+        raise ValueError(f"{what} {column!r} is not a column of the records (columns: {list(table.columns)})")
+
+
+def _classified_sites(table: pd.DataFrame, classified: pd.Series, sites: Sequence[str]) -> np.ndarray:
+    by_site = classified.groupby(table["site"]).agg(["any", "all"])
+    mixed = by_site.index[by_site["any"] & ~by_site["all"]].tolist()
+    if mixed:
+        raise ValueError(f"sites {mixed[:10]} mix classified and manually labelled records; a site must be one or the other")
+    return np.asarray([bool(by_site["any"].get(s, False)) for s in sites])

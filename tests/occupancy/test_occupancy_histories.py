@@ -1,0 +1,134 @@
+"""Detection histories, streams and score evidence on small handmade tables."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from occupancy.histories import (
+    NO_UNITS_LOG_LR,
+    DetectionData,
+    OccasionSpec,
+    build_histories,
+    confusion_counts,
+    normalise_species_map,
+    score_evidence,
+)
+from occupancy.streams import assemble, verified_mask
+
+SPECIES = {"lynx": "lynx", "deer": "chevreuil"}
+
+
+def records(rows):
+    return pd.DataFrame(rows, columns=["site", "timestamp", "label"]).assign(timestamp=lambda d: pd.to_datetime(d.timestamp))
+
+
+def test_monthly_histories_pool_years_and_drop_months_outside_window():
+    recs = records([
+        ("A", "2016-03-05", "lynx"),
+        ("A", "2017-03-20", "chevreuil"),  # another year, same occasion
+        ("A", "2016-12-01", "lynx"),  # month 12: outside 3..11
+        ("B", "2016-11-30", "humain;chevreuil"),  # several labels on one photo
+        ("B", "2016-04-01", "renard"),  # not a focal species
+    ])
+    data = build_histories(recs, SPECIES)
+    assert data.occasions == tuple(f"{m:02d}" for m in range(3, 12))
+    assert data.sites == ("A", "B")
+    assert data.y[0, 0].tolist() == [1, 0, 0, 0, 0, 0, 0, 0, 0]
+    assert data.y[1, 0, 0] == 1 and data.y[1].sum() == 2
+    assert data.y[1, 1, 8] == 1  # 'humain;chevreuil' counts for deer
+    assert not np.isnan(data.y).any()  # activity 'none': nothing missing, as the seed study
+
+
+def test_inactive_occasions_are_missing_not_zero():
+    recs = records([("A", "2016-03-05", "humain"), ("A", "2016-04-05", "lynx"), ("B", "2016-03-07", "")])
+    data = build_histories(recs, SPECIES, activity="records")
+    assert data.y[0, 0, 0] == 0  # camera A was active in March (a human), no lynx
+    assert data.y[0, 0, 1] == 1
+    assert np.isnan(data.y[:, 0, 2:]).all()  # no record at all: inactive
+    assert data.y[0, 1, 0] == 0 and np.isnan(data.y[0, 1, 1])  # empty-label photo still proves activity
+    assert data.effort[0, 0] == 1 and data.effort[0, 2] == 0
+
+
+def test_deployments_give_effort_in_camera_days():
+    recs = records([("A", "2016-03-05", "lynx")])
+    deployments = pd.DataFrame({"site": ["A", "A"], "start": ["2016-03-01", "2016-03-01"], "end": ["2016-03-10", "2016-04-02"]})
+    data = build_histories(recs, SPECIES, activity=deployments)
+    assert data.effort[0, 0] == 10 + 31 and data.effort[0, 1] == 2
+    assert np.isnan(data.y[0, 0, 2]) and data.y[0, 0, 0] == 1
+
+
+def test_day_occasions():
+    recs = records([("A", "2016-03-01", "lynx"), ("A", "2016-03-09", "lynx"), ("A", "2016-03-15", "chevreuil")])
+    data = build_histories(recs, SPECIES, OccasionSpec(kind="days", length_days=7))
+    assert data.occasions == ("2016-03-01", "2016-03-08", "2016-03-15")
+    assert data.y[0, 0].tolist() == [1, 1, 0] and data.y[1, 0].tolist() == [0, 0, 1]
+
+
+def test_bad_input_fails_clearly():
+    with pytest.raises(ValueError, match="no 'site' column"):
+        build_histories(pd.DataFrame({"timestamp": [], "label": []}), SPECIES)
+    with pytest.raises(ValueError, match="label column 'lab'"):
+        build_histories(records([("A", "2016-03-05", "lynx")]), SPECIES, label_col="lab")
+    with pytest.raises(ValueError, match="mapped to both"):
+        normalise_species_map({"a": "lynx", "b": ["lynx"]})
+    with pytest.raises(ValueError, match="months must be in 1..12"):
+        OccasionSpec(months=(0, 13))
+    with pytest.raises(ValueError, match="0, 1 or NaN"):
+        DetectionData(species=("a",), sites=("s",), occasions=("1",), y=np.array([[[2.0]]]))
+    with pytest.raises(ValueError, match="shape"):
+        DetectionData(species=("a",), sites=("s",), occasions=("1",), y=np.zeros((1, 2, 1)))
+    with pytest.raises(ValueError, match="verified_counts"):
+        DetectionData(species=("a",), sites=("s",), occasions=("1",), y=np.zeros((1, 1, 1)), y_classifier=np.zeros((1, 1, 1)))
+
+
+def test_sites_with_no_observed_occasion_are_dropped_with_a_log(caplog):
+    y = np.array([[[1.0, 0.0], [np.nan, np.nan]]])
+    data = DetectionData(species=("a",), sites=("s1", "s2"), occasions=("1", "2"), y=y)
+    kept = data.drop_empty_sites()
+    assert kept.sites == ("s1",) and "s2" in caplog.text
+
+
+def test_confusion_counts_pool_non_focal_classes_and_warn_on_empty_rows(caplog):
+    species_map = normalise_species_map(SPECIES)
+    counts = confusion_counts(pd.Series(["lynx", "lynx", "humain", "vaches"]), pd.Series(["lynx", "chevreuil", "chevreuil", "vaches"]), species_map)
+    assert counts.tolist() == [[1, 1, 0], [0, 0, 0], [0, 1, 1]]
+    assert "deer" in caplog.text  # no verified deer: prior only, said out loud
+
+
+def test_score_evidence_limits():
+    species_map = normalise_species_map(SPECIES)
+    scores = pd.DataFrame({
+        "site": ["A", "A", "B"], "occasion": ["1", "1", "1"],
+        "p_lynx": [0.999999, 0.2, 0.2], "p_chevreuil": [0.0, 0.2, 0.2], "p_humain": [0.000001, 0.6, 0.6],
+    })
+    log_lr = score_evidence(scores, species_map, ["A", "B", "C"], ["1"], prior={"lynx": 0.2, "deer": 0.2})
+    assert log_lr[0, 0, 0] > 10  # a near-certain lynx photo: strong evidence
+    assert abs(log_lr[0, 1, 0]) < 1e-9  # a score equal to the base rate carries no evidence
+    assert log_lr[1, 0, 0] < 0  # a certain non-deer photo and an average one: evidence against deer
+    assert log_lr[0, 2, 0] == NO_UNITS_LOG_LR  # active occasion without any photo: a non-detection
+    with pytest.raises(ValueError, match="no column for species 'deer'"):
+        score_evidence(scores.drop(columns="p_chevreuil"), species_map, ["A"], ["1"])
+
+
+def test_streams_for_each_mode():
+    recs = pd.DataFrame({
+        "site": ["J", "J", "A", "A", "A", "A"],
+        "occasion": ["1", "2", "1", "1", "2", "2"],
+        "truth": ["lynx", "chevreuil", "chevreuil", "humain", "lynx", "humain"],
+        "cnn": ["", "", "chevreuil", "chevreuil", "renard", "humain"],
+        "classified": [False, False, True, True, True, True],
+    })
+    kw = dict(truth_col="truth", classifier_col="cnn", classified=recs["classified"], occasions=OccasionSpec(kind="column"))
+    gt = assemble(recs, SPECIES, "ground_truth", **kw)
+    naive = assemble(recs, SPECIES, "naive", **kw)
+    assert gt.y[0, 0].tolist() == [0, 1] and naive.y[0, 0].tolist() == [0, 0]  # site A is first ('A' < 'J')
+    verified = pd.Series([False, False, True, False, False, False])
+    conf = assemble(recs, SPECIES, "confusion", verified=verified, verified_fraction=0.25, **kw)
+    assert conf.truth_weight[0].tolist() == [0.25, 0.25] and conf.truth_weight[1].tolist() == [1, 1]
+    assert conf.y[1, 0, 0] == 1 and conf.y[0, 0, 1] == 0  # verified deer seen; unverified lynx not in the truth stream
+    assert np.isnan(conf.y_classifier[:, 1]).all() and conf.y_classifier[1, 0, 0] == 1
+    assert conf.other_predicted[0].tolist() == [0, 2]
+    assert conf.verified_counts[1, 1] == 1 and conf.verified_counts.sum() == 1
+    with pytest.raises(ValueError, match="verified subset is empty"):
+        assemble(recs, SPECIES, "confusion", verified=verified & False, **kw)
+    mask = verified_mask(recs["classified"], 0.5, seed=3)
+    assert not mask[~recs["classified"]].any()
