@@ -223,7 +223,7 @@ class Trainer:
             return float("nan"), float("nan")
         logits = self.predict_logits(self.valid_records)
         y = self.valid_records["label"].map(self.class_index).to_numpy()
-        loss = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.as_tensor(y, dtype=torch.long)).item()
+        loss = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(y, dtype=torch.long)).item()
         return loss, float(np.mean(logits.argmax(1) == y))
 
     # --- inference ------------------------------------------------------------------------------
@@ -323,13 +323,13 @@ def _calibrate(head_cfg, records, logits, classes, pooling) -> float:
         return 1.0
     index = {c: i for i, c in enumerate(classes)}
     if head_cfg.calibration.level == "image":
-        return float(fit_temperature(logits, records["label"].map(index).to_numpy()))
+        return float(fit_temperature(logits, np.array(records["label"].map(index), dtype=np.int64)))
     # sequence level: fit T on per-sequence mean logits, the evidence the pooled output rests on
     codes, uniques = pd.factorize(records["sequence_id"], sort=True)
     seq_logits = np.zeros((len(uniques), logits.shape[1]))
     np.add.at(seq_logits, codes, logits)
     seq_logits /= np.bincount(codes)[:, None]
-    labels = records.groupby("sequence_id")["label"].first().reindex(uniques).map(index).to_numpy()
+    labels = np.array(records.groupby("sequence_id")["label"].first().reindex(uniques).map(index), dtype=np.int64)
     return float(fit_temperature(seq_logits, labels))
 
 

@@ -1,0 +1,89 @@
+"""zoo.train on a tiny synthetic study: outputs, determinism and exact resume."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from camtrap_files import make_jpeg
+from zoo.paths import CONFIG_DIR
+from zoo.train import Trainer, run
+
+COLOURS = {"lynx": (200, 120, 40), "renard": (40, 160, 60), "humain": (60, 60, 200)}
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """3 classes x 8 photos, in bursts of 2 (so sequences have 2 frames), at two sites."""
+    root = tmp_path_factory.mktemp("photos")
+    for label, colour in COLOURS.items():
+        for i in range(8):  # photos 2k and 2k+1 are one burst, 20 s apart
+            site = f"{(i // 2) % 2 + 1}.1"
+            minute = 10 * (i // 2) + (0 if label == "lynx" else 3 if label == "renard" else 6)
+            shade = tuple(max(0, min(255, c + 7 * i - 20)) for c in colour)
+            make_jpeg(root / site / f"{label}_{i}.jpg", subject=[label], size=(40, 40), color=shade,
+                      when=f"2017:05:01 10:{minute:02d}:{i % 2 * 20:02d}")
+    return root
+
+
+def tiny_config(photos, run_dir, *overrides):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=[
+            f"data.path={photos}", "data.path_pattern=null", "data.sites=null", "data.constants={}",
+            "data.split.kind=stratified", "data.split.valid=0.34", "data.split.file=null",
+            "data.split.labels_from_file=false", "data.workers=1",
+            "model.name=test_efficientnet", "model.pretrained=false", "model.img_size=32",
+            "train.epochs=2", "train.frozen_epochs=1", "train.batch_size=4", "train.num_workers=0",
+            "threads=1", f"run_dir={run_dir}", *overrides])
+
+
+def test_run_writes_everything(photos, tmp_path):
+    run_dir = run(tiny_config(photos, tmp_path / "run"))
+    for name in ("config.yaml", "versions.json", "classes.json", "metrics.json", "records.parquet", "taxonomy.csv",
+                 "predictions_images.csv", "predictions_sequences.csv", "confusion_valid.png", "training_curves.png",
+                 "checkpoints/best.pt", "checkpoints/last.pt", "log.txt"):
+        assert (run_dir / name).is_file(), name
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for level in ("image", "sequence"):
+        block = metrics["valid"][level]
+        assert {"accuracy", "macro_f1", "top3_accuracy", "ece", "nll"} <= set(block)
+        assert 0 <= block["accuracy"] <= 1
+    assert json.loads((run_dir / "classes.json").read_text()) == ["humain", "lynx", "renard"]
+    assert metrics["valid"]["sequence"]["n"] < metrics["valid"]["image"]["n"]
+    best = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=False)
+    assert best["temperature"] == metrics["temperature"] > 0
+    assert best["model_cfg"]["name"] == "test_efficientnet"
+
+
+def test_same_seed_same_result_and_exact_resume(photos, tmp_path, monkeypatch):
+    first = run(tiny_config(photos, tmp_path / "a"))
+    second = run(tiny_config(photos, tmp_path / "b"))
+    weights = [torch.load(d / "checkpoints" / "last.pt", weights_only=False)["model"] for d in (first, second)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+    # kill a third run during its second epoch, then resume it
+    original = Trainer._train_epoch
+
+    def dies_in_epoch_two(self, frozen):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return original(self, frozen)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", dies_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_config(photos, tmp_path / "c"))
+    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    with pytest.raises(FileExistsError, match="resume=true"):
+        run(tiny_config(photos, tmp_path / "c"))
+    resumed = run(tiny_config(photos, tmp_path / "c", "resume=true"))
+    final = torch.load(resumed / "checkpoints" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(weights[0][k], final[k]) for k in final)
+    metrics = [json.loads((d / "metrics.json").read_text())["valid"]["image"] for d in (first, resumed)]
+    assert metrics[0] == metrics[1]
+
+
+def test_config_typo_fails_by_name(photos, tmp_path):
+    with pytest.raises(Exception, match="frozen_epoch"):
+        run(tiny_config(photos, tmp_path / "t", "+train.frozen_epoch=1"))
