@@ -1,0 +1,138 @@
+"""Fast, robust image loading for inference and feature extraction.
+
+JPEGs are decoded at reduced size (`Image.draft`: libjpeg's DCT scaling decodes a 2048x1536 camera-trap frame
+at 1/2, 1/4 or 1/8 scale, several times faster than a full decode), resized to the model input and returned
+as uint8 tensors; normalisation happens once per batch in the main process (`to_model_input`). A file that
+cannot be read becomes a failure record, never a crash: `collate_skip_failed` drops it from the batch and
+reports it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from zoo.models.data_config import DataConfig
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+VIEWS = ("orig", "hflip")
+_RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST,
+             "lanczos": Image.LANCZOS, "box": Image.BOX, "hamming": Image.HAMMING}
+
+
+
+def find_images(folder: str | os.PathLike) -> list[Path]:
+    """Every .jpg/.jpeg/.png under `folder` (recursive, case-insensitive), sorted for a stable order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"not a folder: {folder}")
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def load_image(path: str | os.PathLike, data: DataConfig, view: str = "orig") -> np.ndarray:
+    """Decode, fit to `data.img_size` (see DataConfig.resize) and return an HxWx3 uint8 array.
+
+    Raises OSError/ValueError (PIL's) for unreadable files.
+    """
+    size = data.img_size
+    with Image.open(path) as im:
+        # draft keeps the decoded size >= the requested one, so quality at the model input is unchanged
+        target = size if data.resize == "squash" else round(size / data.crop_pct)
+        im.draft("RGB", (target, target))
+        im = im.convert("RGB")
+        resample = _RESAMPLE[data.interpolation]
+        if data.resize == "squash":
+            im = im.resize((size, size), resample)
+        else:
+            im = _resize_short_centre_crop(im, size, data.crop_pct, resample)
+    arr = np.array(im)  # writable copy: torch.from_numpy refuses read-only buffers
+    if view == "hflip":
+        arr = arr[:, ::-1]
+    elif view != "orig":
+        raise ValueError(f"unknown view {view!r}; known: {VIEWS}")
+    return np.ascontiguousarray(arr)
+
+
+def _resize_short_centre_crop(im: Image.Image, size: int, crop_pct: float, resample) -> Image.Image:
+    scale = size / crop_pct / min(im.size)
+    w, h = max(size, round(im.width * scale)), max(size, round(im.height * scale))
+    im = im.resize((w, h), resample)
+    left, top = (w - size) // 2, (h - size) // 2
+    return im.crop((left, top, left + size, top + size))
+
+
+def to_model_input(images: torch.Tensor, data: DataConfig) -> torch.Tensor:
+    """uint8 NHWC batch -> normalised float32 NCHW tensor in channels_last memory (no copy of layout)."""
+    x = images.permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(data.mean, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(data.std, dtype=x.dtype).view(1, 3, 1, 1)
+    return x.sub_(mean).div_(std).contiguous(memory_format=torch.channels_last)
+
+
+@dataclass
+class Failure:
+    index: int
+    path: str
+    error: str
+
+
+class ImageDataset(Dataset):
+    """Images at `paths` for one `view`; an item is (index, uint8 HxWx3 tensor) or (index, Failure)."""
+
+    def __init__(self, paths: Sequence[str | os.PathLike], data: DataConfig, view: str = "orig"):
+        if view not in VIEWS:
+            raise ValueError(f"unknown view {view!r}; known: {VIEWS}")
+        self.paths = [str(p) for p in paths]
+        self.data, self.view = data, view
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        path = self.paths[index]
+        try:
+            return index, torch.from_numpy(load_image(path, self.data, self.view))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            return index, Failure(index, path, f"{type(exc).__name__}: {exc}")
+
+
+@dataclass
+class Batch:
+    indices: torch.Tensor  # positions in the dataset of the images that loaded
+    images: torch.Tensor  # uint8 NHWC
+    failed: list[Failure]
+
+
+def collate_skip_failed(items) -> Batch:
+    ok = [(i, x) for i, x in items if not isinstance(x, Failure)]
+    failed = [x for _, x in items if isinstance(x, Failure)]
+    for f in failed:
+        log.warning("unreadable image skipped: %s (%s)", f.path, f.error)
+    if ok:
+        indices = torch.tensor([i for i, _ in ok], dtype=torch.long)
+        images = torch.stack([x for _, x in ok])
+    else:
+        indices, images = torch.empty(0, dtype=torch.long), torch.empty(0, 0, 0, 3, dtype=torch.uint8)
+    return Batch(indices, images, failed)
+
+
+def default_num_workers() -> int:
+    """Loader processes: decoding runs beside the forward pass, which keeps the cores busy with its threads."""
+    return min(4, os.cpu_count() or 1)
+
+
+def make_loader(paths: Sequence[str | os.PathLike], data: DataConfig, view: str = "orig", batch_size: int = 32,
+                num_workers: int | None = None) -> DataLoader:
+    num_workers = default_num_workers() if num_workers is None else num_workers
+    return DataLoader(ImageDataset(paths, data, view), batch_size=batch_size, shuffle=False,
+                      num_workers=num_workers, collate_fn=collate_skip_failed,
+                      persistent_workers=False, prefetch_factor=4 if num_workers else None)
