@@ -17,9 +17,9 @@ class SmoothingConfig:
 @dataclass
 class PriorConfig:
     enabled: bool = False
-    combine: str = "product"  # product | bayes (divide by training class frequency) | fusion (learned)
+    combine: str = "product"  # product | bayes (prior / its own class frequencies: likelihood ratio) | fusion
     weight: float = 1.0  # exponent on the prior in product/bayes
-    fusion_lr: float = 0.01  # own learning rate of PriorFusion
+    fusion_lr: float = 0.001  # own learning rate of PriorFusion (the head keeps its own)
     hidden: int = 64
     epochs: int = 20
     drop_prob: float = 0.25  # chance of hiding location / time per record in training

@@ -155,10 +155,13 @@ def align_classes(probs: np.ndarray, from_classes: Sequence[str], to_classes: Se
 
 def combine(image_probs: np.ndarray, prior_probs: np.ndarray, class_freq: np.ndarray | None = None,
             weight: float = 1.0) -> np.ndarray:
-    """p(y | image, place, time) proportional to p(y | image) * (p(y | place, time) / p(y))**weight.
+    """p(y | image, place, time) proportional to p(y | image) * (p(y | place, time) / class_freq(y))**weight.
 
-    Without `class_freq` it is the plain product (Mac Aodha et al.); with the classifier's training class
-    frequencies it is the Bayes-correct product that does not count the class frequencies twice.
+    Without `class_freq` it is the plain product (Mac Aodha et al.), which counts class frequencies twice:
+    once in the classifier, once in the prior. With the prior's own training class frequencies
+    (`GeoTimePrior.class_freq_`, aligned to the classifier's classes) the prior enters as the likelihood
+    ratio p(y | place, time) / p(y): "how much likelier here and now than usual", and the class
+    frequencies come from the classifier alone (right when its training set resembles the test set).
     """
     image_probs = np.asarray(image_probs, dtype=np.float64)
     prior_probs = np.asarray(prior_probs, dtype=np.float64)
