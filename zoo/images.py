@@ -131,8 +131,10 @@ def default_num_workers() -> int:
 
 
 def make_loader(paths: Sequence[str | os.PathLike], data: DataConfig, view: str = "orig", batch_size: int = 32,
-                num_workers: int | None = None) -> DataLoader:
+                num_workers: int | None = None, batches: Sequence[Sequence[int]] | None = None) -> DataLoader:
+    """Batches of `paths` in order; `batches` (lists of positions) fixes their composition instead."""
     num_workers = default_num_workers() if num_workers is None else num_workers
-    return DataLoader(ImageDataset(paths, data, view), batch_size=batch_size, shuffle=False,
-                      num_workers=num_workers, collate_fn=collate_skip_failed,
-                      persistent_workers=False, prefetch_factor=4 if num_workers else None)
+    batching = {"batch_sampler": batches} if batches is not None else {"batch_size": batch_size, "shuffle": False}
+    return DataLoader(ImageDataset(paths, data, view), **batching, num_workers=num_workers,
+                      collate_fn=collate_skip_failed, persistent_workers=False,
+                      prefetch_factor=4 if num_workers else None)

@@ -1,0 +1,128 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+import zoo.predict as predict_module
+from zoo.models import create_model
+from zoo.predict import predict
+
+CLASSES = ["chat", "lynx", "renard"]
+TEMPERATURE = 2.0
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A tiny zoo.train-style run: resnet10t at 32 px, 3 classes, T=2."""
+    run = tmp_path_factory.mktemp("run")
+    torch.manual_seed(0)
+    model = create_model("resnet10t", num_classes=len(CLASSES))
+    model_cfg = {"name": "resnet10t", "model_kwargs": {}, "img_size": 32, "mean": [0.5] * 3, "std": [0.25] * 3,
+                 "interpolation": "bilinear", "resize": "squash", "crop_pct": 0.875}
+    (run / "checkpoints").mkdir()
+    torch.save({"model": model.state_dict(), "classes": CLASSES, "model_cfg": model_cfg, "temperature": TEMPERATURE,
+                "epoch": 1, "optimizer": {}, "rng": {"numpy": np.random.get_state()}}, run / "checkpoints" / "best.pt")
+    (run / "classes.json").write_text(json.dumps(CLASSES))
+    (run / "config.yaml").write_text("head:\n  pooling:\n    kind: mean_probs\n")
+    return run
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """9 photos in two folders (one a broken file) plus a records table giving them cameras and times."""
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(9):
+        p = tmp_path / "photos" / ("siteA" if i < 5 else "siteB") / f"img{i}.jpg"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    paths[6].write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return paths
+
+
+def read(path):
+    return path.read_bytes()
+
+
+def test_interrupted_run_restarts_to_the_same_files(run_dir, photos, tmp_path):
+    folder = photos[0].parent.parent
+    whole = tmp_path / "whole" / "pred.csv"
+    predict(run_dir, folder, whole, batch_size=2, num_workers=0, flush_every=1, progress=False)
+    out = tmp_path / "resumed" / "pred.csv"
+    assert predict(run_dir, folder, out, batch_size=2, num_workers=0, flush_every=1, max_batches=2,
+                   progress=False) is None
+    assert not out.exists() and len(list((tmp_path / "resumed" / "pred.csv.parts").glob("part-*"))) == 2
+    predict(run_dir, folder, out, batch_size=2, num_workers=0, flush_every=1, progress=False)
+    for name in ("pred.csv", "pred_sequences.csv", "failed.csv"):
+        assert read(tmp_path / "resumed" / name) == read(tmp_path / "whole" / name), name
+    assert not (tmp_path / "resumed" / "pred.csv.parts").exists()
+
+
+def test_a_crash_mid_way_keeps_finished_batches(run_dir, photos, tmp_path, monkeypatch):
+    folder = photos[0].parent.parent
+    whole = tmp_path / "whole" / "pred.parquet"
+    predict(run_dir, folder, whole, batch_size=2, num_workers=0, flush_every=1, progress=False)
+    real, calls = predict_module.to_model_input, []
+
+    def crash_on_third_batch(images, data):
+        calls.append(len(images))
+        if len(calls) == 3:
+            raise RuntimeError("power cut")
+        return real(images, data)
+
+    monkeypatch.setattr(predict_module, "to_model_input", crash_on_third_batch)
+    out = tmp_path / "crashed" / "pred.parquet"
+    with pytest.raises(RuntimeError, match="power cut"):
+        predict(run_dir, folder, out, batch_size=2, num_workers=0, flush_every=1, progress=False)
+    calls.clear()
+    monkeypatch.setattr(predict_module, "to_model_input", lambda images, data: calls.append(len(images)) or real(images, data))
+    predict(run_dir, folder, out, batch_size=2, num_workers=0, flush_every=1, progress=False)
+    assert sum(calls) == 8 - 2 * 2  # 8 readable photos; the two batches finished before the crash are not redone
+    pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(whole))
+
+
+def test_outputs_probabilities_sequences_and_failures(run_dir, photos, tmp_path):
+    records = pd.DataFrame({
+        "media_id": [f"m{i}" for i in range(9)], "path": [str(p) for p in photos],
+        "site": ["A"] * 5 + ["B"] * 4, "camera": ["A"] * 5 + ["B"] * 4,
+        # camera A: a burst of 3 then, 10 min later, a burst of 2; camera B: one burst of 4 (m6 unreadable)
+        "timestamp": ["2016-05-01 10:00:00", "2016-05-01 10:00:05", "2016-05-01 10:00:10", "2016-05-01 10:10:00",
+                      "2016-05-01 10:10:03", "2016-06-01 22:00:00", "2016-06-01 22:00:02", "2016-06-01 22:00:04",
+                      "2016-06-01 22:00:30"]})
+    records.to_csv(tmp_path / "records.csv", index=False)
+    out = tmp_path / "out" / "pred.csv"
+    images, sequences, failed = predict(run_dir, tmp_path / "records.csv", out, batch_size=4, num_workers=0,
+                                        progress=False)
+    assert failed["media_id"].tolist() == ["m6"] and (tmp_path / "out" / "failed.csv").is_file()
+    assert images["media_id"].tolist() == ["m0", "m1", "m2", "m3", "m4", "m5", "m7", "m8"]
+    p = images[[f"p_{c}" for c in CLASSES]].to_numpy()
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-6)
+    assert (images["pred"] == np.asarray(CLASSES)[p.argmax(1)]).all()
+
+    # temperature: probabilities are softmax(logits / 2)
+    model, data, _, _, _ = predict_module.load_run(run_dir)
+    from zoo.images import load_image, to_model_input
+    x = to_model_input(torch.from_numpy(load_image(photos[0], data))[None], data)
+    with torch.inference_mode():
+        expected = torch.softmax(model(x) / TEMPERATURE, 1)[0].numpy()
+    np.testing.assert_allclose(p[0], expected, rtol=1e-4, atol=1e-6)
+
+    assert sequences["n_frames"].tolist() == [3, 2, 3]
+    assert len(sequences) == images["sequence_id"].nunique() == 3
+    first = sequences.iloc[0]
+    np.testing.assert_allclose(first[[f"p_{c}" for c in CLASSES]].to_numpy(float), p[:3].mean(0), rtol=1e-6)
+    assert pd.read_csv(out.with_name("pred_sequences.csv"))["n_frames"].tolist() == [3, 2, 3]
+
+
+def test_bad_inputs_are_named(run_dir, tmp_path):
+    pd.DataFrame({"file": ["a.jpg"]}).to_csv(tmp_path / "r.csv", index=False)
+    with pytest.raises(ValueError, match="no `path` column"):
+        predict(run_dir, tmp_path / "r.csv", tmp_path / "o.csv", progress=False)
+    with pytest.raises(ValueError, match=r"\.csv or \.parquet"):
+        predict(run_dir, tmp_path, tmp_path / "o.xlsx", progress=False)
+    with pytest.raises(FileNotFoundError, match="last.pt"):
+        predict(run_dir, tmp_path, tmp_path / "o.csv", checkpoint="last", progress=False)

@@ -1,0 +1,291 @@
+"""`python -m zoo.predict run_dir=RUN input=FOLDER_OR_RECORDS output=FILE`: label every image, then every sequence.
+
+Outputs (CSV or Parquet, by the suffix of `output`):
+- FILE: one row per image: media_id, path, site, camera, timestamp, sequence_id, pred, confidence, p_<class>...
+- FILE's stem + `_sequences`: one row per sequence (sequence_id, site, camera, timestamp, n_frames, pred,
+  confidence, p_<class>...), frames pooled as the run's head config says (mean of probabilities by default);
+- failed.csv beside them: images that could not be read (also logged), never fatal.
+Probabilities are softmax(logits / T) with the checkpoint's calibrated temperature T.
+
+Work is written as it goes into FILE.parts/ (logits of each finished chunk of images); a restarted run reads
+them, computes only the rest, and writes the same final files atomically, then removes the parts.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from zoo.images import find_images, make_loader, to_model_input
+from zoo.models import create_model, resolve_data_config
+from zoo.paths import CONFIG_DIR
+from zoo.runs import file_sha256, write_json, write_table
+
+log = logging.getLogger("zoo.predict")
+
+
+# --- the trained model ----------------------------------------------------------------------------
+
+def load_run(run_dir: str | os.PathLike, checkpoint: str = "best", device: str | torch.device = "cpu"):
+    """(model in eval mode, DataConfig, classes, temperature, checkpoint path) of a zoo.train run."""
+    run_dir = Path(run_dir)
+    path = Path(checkpoint) if checkpoint not in ("best", "last") else run_dir / "checkpoints" / f"{checkpoint}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint {path} (checkpoint={checkpoint!r}); is {run_dir} a zoo.train run?")
+    state = torch.load(path, map_location="cpu", weights_only=False)  # our own run file: holds RNG/optimizer state
+    missing = {"model", "classes", "model_cfg"} - set(state)
+    if missing:
+        raise ValueError(f"{path} is not a run checkpoint: lacks {sorted(missing)}")
+    classes = list(state["classes"])
+    classes_file = run_dir / "classes.json"
+    if classes_file.is_file() and json.loads(classes_file.read_text()) != classes:
+        raise ValueError(f"{classes_file} and {path} disagree on the classes")
+    cfg = dict(state["model_cfg"])
+    model = create_model(cfg["name"], pretrained=False, num_classes=len(classes), **(cfg.get("model_kwargs") or {}))
+    model.load_state_dict(state["model"])
+    temperature = float(state.get("temperature", 1.0) or 1.0)
+    model = model.to(device).to(memory_format=torch.channels_last).eval()
+    return model, resolve_data_config(model, cfg), classes, temperature, path
+
+
+def run_pooling(run_dir: Path) -> str:
+    cfg_file = run_dir / "config.yaml"
+    if cfg_file.is_file():
+        kind = OmegaConf.select(OmegaConf.load(cfg_file), "head.pooling.kind")
+        if kind:
+            return str(kind)
+    return "mean_probs"
+
+
+# --- what to label --------------------------------------------------------------------------------
+
+def input_records(source: str | os.PathLike, path_pattern: str | None = None, gap_seconds: float = 60.0,
+                  progress: bool = True) -> pd.DataFrame:
+    """media_id, path, site, camera, timestamp, sequence_id, frame (+ the table's other columns) to label."""
+    from zoo.data import assign_sequences
+
+    source = Path(source)
+    if source.is_dir():
+        records = _folder_records(source, path_pattern, progress)
+    elif source.suffix.lower() in (".csv", ".parquet") or source.name.lower().endswith(".csv.gz"):
+        records = _table_records(source)
+    else:
+        raise ValueError(f"input must be a folder of images or a .csv/.parquet records table, got {source}")
+    if records.empty:
+        raise ValueError(f"no images to label in {source}")
+    dup = records["media_id"][records["media_id"].duplicated()]
+    if len(dup):
+        raise ValueError(f"{source}: {len(dup)} duplicated media_id(s), e.g. {dup.iloc[:3].tolist()}")
+    for col in ("site", "camera"):
+        if col not in records:
+            records[col] = ""
+    if "label" not in records:
+        records["label"] = ""
+    records["label"] = records["label"].fillna("").astype(str)
+    if "sequence_id" not in records or records["sequence_id"].isna().any():
+        records = assign_sequences(records.drop(columns=["sequence_id", "frame"], errors="ignore"), gap_seconds)
+    elif "frame" not in records:
+        records["frame"] = records.groupby("sequence_id").cumcount()
+    return records.reset_index(drop=True)
+
+
+def _folder_records(folder: Path, path_pattern: str | None, progress: bool) -> pd.DataFrame:
+    """Every image below `folder`, with capture times and site/camera from zoo.data's folder reader."""
+    from zoo.data.clock import parse_timestamps
+    from zoo.data.sources import read_image_folder
+
+    files = find_images(folder)
+    records = pd.DataFrame({"media_id": [p.relative_to(folder).as_posix() for p in files],
+                            "path": [str(p.resolve()) for p in files]})
+    if files:
+        meta, _ = read_image_folder(folder, path_pattern, progress=progress)
+        meta = meta[["media_id", *[c for c in ("area", "site", "camera", "timestamp_raw") if c in meta]]]
+        records = records.merge(meta, on="media_id", how="left")  # duplicates zoo.data skipped keep NaN metadata
+        records["site"] = records["site"].fillna(pd.Series([p.parent.name for p in files]))
+        records["camera"] = records["camera"].fillna(records["site"])
+        records["timestamp"] = parse_timestamps(records["timestamp_raw"])
+    return records
+
+
+def _table_records(path: Path) -> pd.DataFrame:
+    table = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path, low_memory=False)
+    if "path" not in table:
+        raise ValueError(f"{path} has no `path` column (columns: {list(table.columns)})")
+    if "media_id" not in table:
+        table.insert(0, "media_id", table["path"].astype(str))
+    table["media_id"] = table["media_id"].astype(str)
+    if "timestamp" in table:
+        table["timestamp"] = pd.to_datetime(table["timestamp"], errors="coerce", format="mixed")
+    else:
+        table["timestamp"] = pd.NaT
+    return table
+
+
+# --- resumable labelling --------------------------------------------------------------------------
+
+class PartStore:
+    """FILE.parts/: frame logits (or a failure) per media_id, in chunks written atomically."""
+
+    def __init__(self, output: Path, fingerprint: dict[str, Any]):
+        self.folder = output.with_name(output.name + ".parts")
+        self.fingerprint = fingerprint
+        manifest = self.folder / "manifest.json"
+        if manifest.is_file() and json.loads(manifest.read_text()) != fingerprint:
+            raise ValueError(f"{self.folder} holds parts of another prediction (other checkpoint or input); "
+                             f"delete it or choose another output")
+        write_json(manifest, fingerprint)
+
+    def read(self) -> pd.DataFrame:
+        parts = sorted(self.folder.glob("part-*.parquet"))
+        return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else pd.DataFrame()
+
+    def next_number(self) -> int:
+        numbers = [int(p.stem.split("-")[1]) for p in self.folder.glob("part-*.parquet")]
+        return max(numbers, default=-1) + 1
+
+    def write(self, number: int, rows: pd.DataFrame) -> None:
+        write_table(self.folder / f"part-{number:06d}.parquet", rows)
+
+    def remove(self) -> None:
+        for p in self.folder.iterdir():
+            p.unlink()
+        self.folder.rmdir()
+
+
+def part_rows(media_ids: list[str], logits: np.ndarray | None, error: str = "") -> pd.DataFrame:
+    n = len(media_ids)
+    rows = pd.DataFrame({"media_id": media_ids, "error": [error] * n if isinstance(error, str) else error})
+    rows["logits"] = list(logits.astype(np.float32)) if logits is not None else [None] * n
+    return rows
+
+
+def label_images(model, data, records: pd.DataFrame, store: PartStore, batch_size: int, num_workers: int | None,
+                 device, flush_every: int, max_batches: int | None, progress: bool) -> bool:
+    """Label the records not yet in `store`; True when all are done.
+
+    Batches are fixed slices of the input, and a restart skips whole finished batches, so every image is
+    computed in the same batch as in an uninterrupted run and the numbers match to the last bit.
+    """
+    done = set(store.read().get("media_id", pd.Series(dtype=str)))
+    has_path = records["path"].notna() & (records["path"].astype(str) != "")
+    no_path = records.loc[~has_path, "media_id"]
+    if len(no_path) and not no_path.isin(done).all():
+        store.write(store.next_number(), part_rows(no_path.tolist(), None, "no image path"))
+    ids, paths = records.loc[has_path, "media_id"].tolist(), records.loc[has_path, "path"].astype(str).tolist()
+    batches = [list(range(i, min(i + batch_size, len(ids)))) for i in range(0, len(ids), batch_size)]
+    todo = [b for b in batches if not all(ids[j] in done for j in b)]
+    n_todo = sum(map(len, todo))
+    log.info("%d images: %d done before, %d to label", len(records), len(records) - n_todo - len(no_path), n_todo)
+    pending: list[pd.DataFrame] = []
+    bar = tqdm(total=len(records), initial=len(records) - n_todo, desc="labelling", unit="img", disable=not progress)
+    with torch.inference_mode():
+        loader = make_loader(paths, data, num_workers=num_workers, batches=todo) if todo else []
+        for i, batch in enumerate(loader):
+            if batch.failed:
+                pending.append(part_rows([ids[f.index] for f in batch.failed], None, [f.error for f in batch.failed]))
+            if len(batch.indices):
+                logits = model(to_model_input(batch.images, data).to(device)).float().cpu().numpy()
+                pending.append(part_rows([ids[j] for j in batch.indices.tolist()], logits))
+            bar.update(len(batch.indices) + len(batch.failed))
+            if sum(map(len, pending)) >= flush_every:
+                store.write(store.next_number(), pd.concat(pending, ignore_index=True))
+                pending = []
+            if max_batches is not None and i + 1 >= max_batches:
+                break
+    if pending:
+        store.write(store.next_number(), pd.concat(pending, ignore_index=True))
+    bar.close()
+    return set(store.read().get("media_id", [])) >= set(records["media_id"])
+
+
+# --- final tables ---------------------------------------------------------------------------------
+
+def sequences_path(output: Path) -> Path:
+    return output.with_name(f"{output.stem}_sequences{output.suffix}")
+
+
+def finish(records: pd.DataFrame, parts: pd.DataFrame, classes: list[str], temperature: float, pooling: str,
+           output: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    from heads.calibration import apply_temperature
+    from zoo.evaluate import prediction_frame, sequence_table
+
+    parts = parts.drop_duplicates("media_id", keep="last").set_index("media_id").reindex(records["media_id"])
+    ok = (parts["error"] == "").to_numpy()
+    failed = records.loc[~ok, ["media_id", "path"]].assign(error=parts["error"].to_numpy()[~ok])
+    labelled = records[ok].reset_index(drop=True)
+    logits = np.stack(parts["logits"].to_numpy()[ok]).astype(np.float64) if ok.any() else np.zeros((0, len(classes)))
+    scaled = logits / temperature  # the run's calibration; pooling softmaxes these
+    images = prediction_frame(labelled, apply_temperature(logits, temperature), classes,
+                              keep=("media_id", "path", "area", "site", "camera", "timestamp", "sequence_id", "frame"))
+    if len(labelled):
+        meta, seq_probs = sequence_table(labelled, scaled, classes, pooling=pooling)
+        sequences = meta.drop(columns=["label"]).assign(
+            pred=np.asarray(classes, dtype=object)[seq_probs.argmax(1)], confidence=seq_probs.max(1))
+        sequences = pd.concat([sequences, pd.DataFrame(seq_probs, columns=[f"p_{c}" for c in classes])], axis=1)
+    else:
+        sequences = pd.DataFrame(columns=["sequence_id", "site", "camera", "timestamp", "n_frames", "pred",
+                                          "confidence", *[f"p_{c}" for c in classes]])
+    write_table(output.parent / "failed.csv", failed)
+    write_table(sequences_path(output), sequences)
+    write_table(output, images)
+    return images, sequences, failed
+
+
+def predict(run_dir: str | os.PathLike, input: str | os.PathLike, output: str | os.PathLike, checkpoint: str = "best",
+            batch_size: int = 32, num_workers: int | None = None, device: str = "auto", pooling: str | None = None,
+            sequence_gap_s: float = 60.0, path_pattern: str | None = None, flush_every: int = 512,
+            max_batches: int | None = None, progress: bool = True):
+    """Label `input` with the run's model; returns (images, sequences, failed) or None if stopped early."""
+    output = Path(output)
+    if output.suffix.lower() not in (".csv", ".parquet"):
+        raise ValueError(f"output must end in .csv or .parquet, got {output}")
+    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if device == "auto" else device))
+    model, data, classes, temperature, ckpt = load_run(run_dir, checkpoint, device)
+    pooling = pooling or run_pooling(Path(run_dir))
+    records = input_records(input, path_pattern, sequence_gap_s, progress)
+    log.info("%s: %d classes, T=%.3f, input %d px, pooling %s", ckpt, len(classes), temperature, data.img_size, pooling)
+    fingerprint = {"checkpoint_sha256": file_sha256(ckpt), "data": data.to_dict(),
+                   "media_ids_sha256": _digest(records["media_id"].tolist() + records["path"].astype(str).tolist())}
+    store = PartStore(output, fingerprint)
+    complete = label_images(model, data, records, store, batch_size, num_workers, device, flush_every, max_batches,
+                            progress)
+    if not complete:
+        log.warning("stopped after max_batches=%s; run again to continue from %s", max_batches, store.folder)
+        return None
+    images, sequences, failed = finish(records, store.read(), classes, temperature, pooling, output)
+    store.remove()
+    if len(failed):
+        log.warning("%d unreadable images listed in %s: %s", len(failed), output.parent / "failed.csv",
+                    failed["path"].tolist()[:5])
+    log.info("%d images, %d sequences -> %s, %s", len(images), len(sequences), output, sequences_path(output))
+    return images, sequences, failed
+
+
+def _digest(values: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(values).encode()).hexdigest()
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
+def main(cfg: DictConfig) -> None:
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    predict(cfg.run_dir, cfg.input, cfg.output, checkpoint=cfg.checkpoint, batch_size=cfg.batch_size,
+            num_workers=cfg.num_workers, device=cfg.device, pooling=cfg.pooling, sequence_gap_s=cfg.sequence_gap_s,
+            path_pattern=cfg.path_pattern, flush_every=cfg.flush_every, max_batches=cfg.max_batches,
+            progress=cfg.progress)
+
+
+if __name__ == "__main__":
+    main()
