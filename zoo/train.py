@@ -54,6 +54,9 @@ class TrainConfig:
     early_stopping_patience: int = 3  # epochs without a lower validation loss (stage 2)
     num_workers: int = 2
     max_batches_per_epoch: Optional[int] = None  # for smoke tests
+    # timm's EfficientNet init draws a new 12-class head with logits of std ~3 (an initial loss of ~5):
+    # start the new classifier at zero, i.e. from uniform predictions
+    zero_init_head: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -107,6 +110,9 @@ def run(cfg: DictConfig) -> Path:
     model, data_cfg = build_model(cfg.model, num_classes=len(classes))
     model_cfg = checkpoint_model_cfg(cfg.model, data_cfg)
     log.info("model %s, input %s px, mean %s, std %s", model_cfg["name"], data_cfg.img_size, data_cfg.mean, data_cfg.std)
+    if recipe.zero_init_head:
+        for p in model.get_classifier().parameters():
+            torch.nn.init.zeros_(p)
     model.to(device).to(memory_format=torch.channels_last)
     trainer = Trainer(model, recipe, head_cfg, classes, taxonomy, records, data_cfg, checkpoint_dir, device, cfg.seed,
                       model_cfg)
