@@ -109,12 +109,12 @@ def as_items(paths_or_records) -> pd.DataFrame:
 def compute_features(paths_or_records, model_cfg: Any, cache_dir: str | os.PathLike,
                      views: Sequence[str] = ("orig",), batch_size: int = 32, num_workers: int | None = None,
                      model: nn.Module | None = None, data: DataConfig | None = None,
-                     chunk_size: int = 512, progress: bool = True) -> FeatureSet:
+                     chunk_size: int = 512, progress: bool = True, device: str = "auto") -> FeatureSet:
     """Embeddings of every image and view, read from the cache or computed (only for missing images).
 
     `model_cfg` is a model config (configs/model/*.yaml); the backbone is built from it with its
-    classifier removed, unless `model` (and its `data` config) are passed. Unreadable images are logged,
-    listed in `failed` and retried on the next call.
+    classifier removed, unless `model` (and its `data` config) are passed; it runs on `device` (auto: CUDA
+    when available). Unreadable images are logged, listed in `failed` and retried on the next call.
     """
     unknown = [v for v in views if v not in VIEWS]
     if unknown:
@@ -125,7 +125,9 @@ def compute_features(paths_or_records, model_cfg: Any, cache_dir: str | os.PathL
         model, data = build_model(cfg, num_classes=0)
     elif data is None:
         raise ValueError("pass `data` (DataConfig) along with a prebuilt `model`")
-    model.eval()
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = model.to(device).to(memory_format=torch.channels_last).eval()
     digest = state_dict_digest(model)
     out_ids, out_views, out_feats, failures = [], [], [], []
     for view in views:
@@ -141,7 +143,7 @@ def compute_features(paths_or_records, model_cfg: Any, cache_dir: str | os.PathL
         log.info("features %s/%s: %d cached, %d to compute", cfg["name"], view, len(items) - len(todo), len(todo))
         if len(todo):
             cached.update(_compute_missing(model, data, todo, view, folder, batch_size, num_workers,
-                                           chunk_size, progress, failures))
+                                           chunk_size, progress, failures, device))
         done = items[items["media_id"].isin(cached.keys())]
         out_ids += done["media_id"].tolist()
         out_views += [view] * len(done)
@@ -152,7 +154,7 @@ def compute_features(paths_or_records, model_cfg: Any, cache_dir: str | os.PathL
 
 
 def _compute_missing(model, data, todo: pd.DataFrame, view, folder, batch_size, num_workers, chunk_size,
-                     progress, failures) -> dict[str, np.ndarray]:
+                     progress, failures, device) -> dict[str, np.ndarray]:
     ids = todo["media_id"].tolist()
     loader = make_loader(todo["path"].tolist(), data, view, batch_size, num_workers)
     new: dict[str, np.ndarray] = {}
@@ -163,7 +165,7 @@ def _compute_missing(model, data, todo: pd.DataFrame, view, folder, batch_size, 
             for f in batch.failed:
                 failures.append((ids[f.index], f.path, view, f.error))
             if len(batch.indices):
-                feats = embed(model, to_model_input(batch.images, data)).float().numpy()
+                feats = embed(model, to_model_input(batch.images.to(device), data)).float().cpu().numpy()
                 pending_ids += [ids[i] for i in batch.indices.tolist()]
                 pending.append(feats)
             if len(pending_ids) >= chunk_size:

@@ -4,7 +4,8 @@ Outputs (CSV or Parquet, by the suffix of `output`):
 - FILE: one row per image: media_id, path, site, camera, timestamp, sequence_id, pred, confidence, p_<class>...
 - FILE's stem + `_sequences`: one row per sequence (sequence_id, site, camera, timestamp, n_frames, pred,
   confidence, p_<class>...), frames pooled as the run's head config says (mean of probabilities by default);
-- failed.csv beside them: images that could not be read (also logged), never fatal.
+- failed.csv beside them: images that could not be read (also logged), never fatal;
+- FILE's stem + `_provenance.json` (checkpoint hash, preprocessing, counts, package versions) and `_predict.log`.
 Probabilities are softmax(logits / T) with the checkpoint's calibrated temperature T.
 
 Work is written as it goes into FILE.parts/ (logits of each finished chunk of images); a restarted run reads
@@ -28,7 +29,7 @@ from tqdm.auto import tqdm
 from zoo.images import find_images, make_loader, to_model_input
 from zoo.models import create_model, resolve_data_config
 from zoo.paths import CONFIG_DIR
-from zoo.runs import file_sha256, write_json, write_table
+from zoo.runs import add_file_logging, file_sha256, package_versions, write_json, write_table
 
 log = logging.getLogger("zoo.predict")
 
@@ -193,7 +194,7 @@ def label_images(model, data, records: pd.DataFrame, store: PartStore, batch_siz
             if batch.failed:
                 pending.append(part_rows([ids[f.index] for f in batch.failed], None, [f.error for f in batch.failed]))
             if len(batch.indices):
-                logits = model(to_model_input(batch.images, data).to(device)).float().cpu().numpy()
+                logits = model(to_model_input(batch.images.to(device), data)).float().cpu().numpy()
                 pending.append(part_rows([ids[j] for j in batch.indices.tolist()], logits))
             bar.update(len(batch.indices) + len(batch.failed))
             if sum(map(len, pending)) >= flush_every:
@@ -263,6 +264,11 @@ def predict(run_dir: str | os.PathLike, input: str | os.PathLike, output: str | 
         log.warning("stopped after max_batches=%s; run again to continue from %s", max_batches, store.folder)
         return None
     images, sequences, failed = finish(records, store.read(), classes, temperature, pooling, output)
+    write_json(output.with_name(f"{output.stem}_provenance.json"), {
+        "run_dir": str(Path(run_dir).resolve()), "checkpoint": str(ckpt), **fingerprint, "input": str(input),
+        "classes": classes, "temperature": temperature, "pooling": pooling, "sequence_gap_s": sequence_gap_s,
+        "path_pattern": path_pattern, "images": len(images), "sequences": len(sequences), "failed": len(failed),
+        "versions": package_versions()})
     store.remove()
     if len(failed):
         log.warning("%d unreadable images listed in %s: %s", len(failed), output.parent / "failed.csv",
@@ -281,6 +287,9 @@ def _digest(values: list[str]) -> str:
 def main(cfg: DictConfig) -> None:
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
+    output = Path(cfg.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    add_file_logging(output.parent, f"{output.stem}_predict.log")
     predict(cfg.run_dir, cfg.input, cfg.output, checkpoint=cfg.checkpoint, batch_size=cfg.batch_size,
             num_workers=cfg.num_workers, device=cfg.device, pooling=cfg.pooling, sequence_gap_s=cfg.sequence_gap_s,
             path_pattern=cfg.path_pattern, flush_every=cfg.flush_every, max_batches=cfg.max_batches,

@@ -98,6 +98,9 @@ def test_outputs_probabilities_sequences_and_failures(run_dir, photos, tmp_path)
     images, sequences, failed = predict(run_dir, tmp_path / "records.csv", out, batch_size=4, num_workers=0,
                                         progress=False)
     assert failed["media_id"].tolist() == ["m6"] and (tmp_path / "out" / "failed.csv").is_file()
+    provenance = json.loads((tmp_path / "out" / "pred_provenance.json").read_text())
+    assert (provenance["images"], provenance["sequences"], provenance["failed"]) == (8, 3, 1)
+    assert provenance["temperature"] == TEMPERATURE and provenance["classes"] == CLASSES
     assert images["media_id"].tolist() == ["m0", "m1", "m2", "m3", "m4", "m5", "m7", "m8"]
     p = images[[f"p_{c}" for c in CLASSES]].to_numpy()
     np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-6)
