@@ -88,26 +88,33 @@ def classifier_stream(
     labelled l with probability theta[other, l]. By Poisson thinning the counts of each predicted label
     are independent Poisson given z, so Pr(label l seen at least once) = 1 - exp(-Lambda_l(z)) with
     Lambda_l(z) = sum_k z_k w lambda_k theta[k, l] + n_other theta[other, l] / theta[other, other].
-    Only sites with an observed classifier occasion enter the graph; the others get 0.
+
+    Non-detections contribute -Lambda, which is linear in z: they are summed per site before the states
+    enter. Only detections need log(1 - exp(-Lambda)) state by state, so the graph grows with the
+    number of detections, not with sites x occasions x labels x states.
     """
     S, N, J = y_pred.shape
     observed = ~np.isnan(y_pred) & (weight > 0)[None]
-    sites = np.flatnonzero(observed.any(axis=(0, 2)))
-    if sites.size == 0:
+    if not observed.any():
         return None
-    obs = observed[:, sites, :].transpose(1, 2, 0).astype(float)  # (n, J, S)
-    y0 = np.where(observed, y_pred, 0.0)[:, sites, :].transpose(1, 2, 0)  # (n, J, S_pred)
-    lam = (weight[sites][None] * pt.softplus(eta[:, sites, :])).dimshuffle(1, 2, 0)  # (n, J, S_true)
-    theta_focal = theta[:S, :S]  # (S_true, S_pred)
-    false_from_other = (other_predicted[sites][:, :, None] * theta[S, :S][None, None, :]) / theta[S, S]  # (n, J, S_pred)
-    # Lambda[n, j, m, l] = sum_k z[m, k] lam[n, j, k] theta[k, l] + other[n, j, l]
-    from_species = pt.tensordot(lam[:, :, None, :] * states[None, None, :, :], theta_focal, axes=[[3], [0]])
-    rate = from_species + false_from_other[:, :, None, :] + RATE_FLOOR
-    ll = y0[:, :, None, :] * pt.log1mexp(-rate) - (1 - y0[:, :, None, :]) * rate
-    ll_sites = pt.sum(ll * obs[:, :, None, :], axis=(1, 3))  # (n, M)
-    if sites.size == N:
-        return ll_sites
-    return pt.set_subtensor(pt.zeros((N, states.shape[0]))[sites], ll_sites)
+    y0 = np.where(observed, y_pred, 0.0)
+    lam = weight[None] * pt.softplus(eta)  # (S_true, N, J) rate of classifier-stream events when present
+    other_rate = other_predicted[..., None] * (theta[S, :S] / theta[S, S])[None, None, :]  # (N, J, S_pred)
+    # non-detections: -sum Lambda over (j, l) with y = 0
+    negative = (observed & (y0 == 0)).transpose(1, 2, 0).astype(float)  # (N, J, S_pred)
+    neg_theta = pt.tensordot(negative, theta[:S, :S], axes=[[2], [1]])  # (N, J, S_true)
+    b = pt.sum(lam.dimshuffle(1, 2, 0) * neg_theta, axis=1)  # (N, S_true)
+    c = pt.sum(negative * other_rate, axis=(1, 2))  # (N,)
+    ll = -(pt.dot(b, states.T) + c[:, None])  # (N, M)
+    # detections: log(1 - exp(-Lambda)) for each (site, occasion, label) seen, state by state
+    pos_l, pos_i, pos_j = np.nonzero(observed & (y0 == 1))
+    if pos_l.size:
+        a = lam[:, pos_i, pos_j].T * theta[:S, pos_l].T  # (P, S_true): rate of label l_p from each species
+        rate = pt.dot(a, states.T) + other_rate[pos_i, pos_j, pos_l][:, None] + RATE_FLOOR  # (P, M)
+        to_site = np.zeros((N, pos_l.size))
+        to_site[pos_i, np.arange(pos_l.size)] = 1.0
+        ll = ll + pt.dot(to_site, pt.log1mexp(-rate))
+    return ll
 
 
 def occupancy_log_psi(eta_terms: pt.TensorVariable, term_design: np.ndarray):

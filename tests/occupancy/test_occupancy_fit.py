@@ -1,0 +1,98 @@
+"""The Hydra entry point: config checks, the lynx histories, and one end-to-end run on simulated records."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+
+from occupancy.fit import check_config, run
+from occupancy.simulate import simulate
+from occupancy.study import detection_data, load_study_records
+from zoo.paths import CONFIG_DIR
+
+CONFIGS = str(CONFIG_DIR / "occupancy")
+
+
+def config(*overrides):
+    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
+        return compose(config_name="fit", overrides=list(overrides))
+
+
+def test_every_default_composes_and_passes_the_key_check():
+    for labels in ("ground_truth", "naive", "confusion"):
+        for sampler in ("default", "nutpie", "numpyro", "fast"):
+            check_config(config(f"labels={labels}", f"sampler={sampler}"))
+    check_config(config("labels=scores", "scores_path=x.csv", "prior=unmarked_classified"))
+
+
+def test_config_mistakes_fail_clearly():
+    cfg = config()
+    cfg.study.interations = [["lynx", "deer"]]  # typo in a study file
+    with pytest.raises(ValueError, match="unknown key.*interations"):
+        check_config(cfg)
+    with pytest.raises(ValueError, match="unknown species \\['wolf'\\]"):
+        check_config(config("study.interactions=[[lynx,wolf]]"))
+    with pytest.raises(ValueError, match="needs scores_path"):
+        check_config(config("labels=scores"))
+    with pytest.raises(ValueError, match="unknown key.*verified_fraction"):
+        check_config(config("labels=naive", "+labels.verified_fraction=0.2"))
+    with pytest.raises(Exception, match="chians"):
+        config("sampler.chians=2")  # Hydra's struct mode rejects unknown overrides
+
+
+@pytest.fixture(scope="module")
+def lynx_records():
+    return load_study_records(config().study.records)
+
+
+def test_lynx_ground_truth_histories_are_29_sites_by_9_months(lynx_records):
+    cfg = config()
+    data = detection_data(lynx_records, cfg.study, cfg.labels)
+    assert data.shape == (5, 29, 9)
+    areas = lynx_records.drop_duplicates("site").set_index("site")["area"].astype(str)
+    assert (areas.reindex(list(data.sites)) == "ain").sum() == 11
+    assert (areas.reindex(list(data.sites)) == "jura").sum() == 18
+    assert not np.isnan(data.y).any()  # the seed study treats no occasion as inactive
+    assert data.occasions == tuple(f"{m:02d}" for m in range(3, 12))
+    # every species is detected somewhere, and not everywhere
+    per_species = data.y.reshape(5, -1).mean(1)
+    assert ((per_species > 0.1) & (per_species < 0.95)).all()
+
+
+def test_lynx_classified_streams(lynx_records):
+    naive = detection_data(lynx_records, config().study, config("labels=naive").labels)
+    conf = detection_data(lynx_records, config().study, config("labels=confusion").labels)
+    gt = detection_data(lynx_records, config().study, config().labels)
+    ain = np.isin(np.asarray(gt.sites), lynx_records.loc[lynx_records["area"] == "ain", "site"].astype(str).unique())
+    assert np.array_equal(naive.y[:, ~ain], gt.y[:, ~ain])  # Jura keeps its manual labels
+    assert not np.array_equal(naive.y[:, ain], gt.y[:, ain])
+    assert np.isnan(conf.y_classifier[:, ~ain]).all() and not np.isnan(conf.y_classifier[:, ain]).any()
+    assert conf.verified_counts.sum() == pytest.approx(0.1 * (lynx_records["area"] == "ain").sum(), rel=0.1)
+
+
+def test_end_to_end_run_writes_the_outputs(tmp_path):
+    sim = simulate(n_sites=40, species=("lynx", "deer"), natural={"lynx": 0.0, "deer": 1.0, "lynx:deer": 0.5},
+                   interactions=(("lynx", "deer"),), seed=3)
+    path = tmp_path / "records.csv"
+    sim.records.to_csv(path, index=False)
+    cfg = config(
+        f"run_dir={tmp_path / 'run'}", "sampler=fast", f"study.records.path={path}",
+        "study.species={lynx:[lynx],deer:[deer]}", "study.interactions=[[lynx,deer]]",
+        "study.conditionals=[{species:lynx,given:[deer]}]", "study.occasions.kind=column",
+        "study.truth_column=true_label", "study.classified_areas=[]",
+    )
+    run_dir = run(cfg)
+    for name in ("config.yaml", "versions.json", "log.txt", "posterior.nc", "summary.csv", "sites.csv",
+                 "diagnostics.json", "histories.csv", "occupancy.png"):
+        assert (run_dir / name).is_file(), name
+    summary = pd.read_csv(run_dir / "summary.csv")
+    assert list(summary.columns) == ["parameter", "mean", "sd", "q2.5", "q97.5", "r_hat", "ess_bulk"]
+    assert {"p[lynx]", "psi[deer]", "psi[lynx | deer]", "psi[lynx | -deer]"} <= set(summary["parameter"])
+    diag = json.loads((run_dir / "diagnostics.json").read_text())
+    assert diag["chains"] == 2 and "max_r_hat" in diag
+    import arviz as az
+
+    idata = az.from_netcdf(run_dir / "posterior.nc")
+    assert "psi_conditional" in idata.posterior and idata.posterior.attrs["labels"] == "ground_truth"
+    assert not any(p.name == "outputs" for p in tmp_path.iterdir())
