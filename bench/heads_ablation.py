@@ -50,13 +50,17 @@ ROWS = {
     "+ tax + prior (product)": ("taxonomic", "product", "first", False),
     "+ tax + prior (ratio, / prior class freq)": ("taxonomic", "bayes", "first", False),
     "+ tax + prior (fusion, own lr)": ("taxonomic", "fusion", "first", False),
+    "+ tax + time-only prior (ratio)": ("taxonomic", "bayes_time", "first", False),
     "+ tax + prior + pool mean_probs": ("taxonomic", "product", "mean_probs", False),
     "+ tax + prior + pool mean_logits": ("taxonomic", "product", "mean_logits", False),
     "+ tax + prior + pool max_conf": ("taxonomic", "product", "max_conf", False),
     "+ tax + prior + pool attention": ("taxonomic", "product", "attention", False),
     "+ tax + prior + mean_probs + temperature": ("taxonomic", "product", "mean_probs", True),
     "baseline + mean_probs + temperature": ("none", None, "mean_probs", True),
+    "+ uniform smoothing + mean_probs + temperature": ("uniform", None, "mean_probs", True),
+    "+ taxonomic smoothing + mean_probs + temperature": ("taxonomic", None, "mean_probs", True),
 }
+ROLLUP_ROW = "baseline + mean_probs + temperature"  # the best-calibrated configuration
 METRICS = ("accuracy", "macro_f1", "mistake_severity", "nll", "ece")
 
 
@@ -172,9 +176,11 @@ def run_split(images, features, y, train, test, prior_probs, classes, taxonomy, 
     return variants
 
 
-def evaluate_row(spec, variants, images, y, train, test, prior_probs, prior_freq, classes, taxonomy, seed):
+def evaluate_row(spec, variants, images, y, train, test, priors, classes, taxonomy, seed):
     smoothing, prior_kind, pooling, calibrated = spec
     oof_logits, test_logits = variants[(smoothing, prior_kind == "fusion")]
+    prior_probs, prior_freq = priors["time" if prior_kind == "bayes_time" else "place+time"]
+    prior_kind = "bayes" if prior_kind == "bayes_time" else prior_kind
     tr_idx, te_idx = np.flatnonzero(train), np.flatnonzero(test)
     oof_lp = image_log_probs(oof_logits, prior_kind, prior_probs[tr_idx], prior_freq)
     test_lp = image_log_probs(test_logits, prior_kind, prior_probs[te_idx], prior_freq)
@@ -241,7 +247,7 @@ def markdown(summary: pd.DataFrame, rollups: pd.DataFrame, info: dict) -> str:
         for _, r in part.iterrows():
             lines.append(f"| {r['row']} | " + " | ".join(fmt(r[f'{c} mean'], r[f'{c} std']) for c in cols) + " |")
         lines.append("")
-    lines += ["### Taxonomic roll-up of the final sequence predictions (+ tax + prior + mean_probs + temperature)", "",
+    lines += [f"### Taxonomic roll-up of the sequence predictions of '{ROLLUP_ROW}'", "",
               "| split | rule | accuracy (truth under answer) | exact accuracy | answers at label | rolled up | mean severity |",
               "|---|---|---|---|---|---|---|"]
     for _, r in rollups.iterrows():
@@ -277,22 +283,25 @@ def main() -> None:
     priors = {}
     for split, seed, train, test in splits(images, args.seeds):
         if seed not in priors:
-            prior = GeoTimePrior(epochs=args.prior_epochs, seed=seed, progress=False).fit(prior_records)
-            prior_freq = align_classes(prior.class_freq_[None, :], prior.classes_, classes)[0]
-            priors[seed] = (prior.predict_proba(images, classes=classes), prior_freq)
-        prior_probs, prior_freq = priors[seed]
+            priors[seed] = {}
+            for kind, use_location in (("place+time", True), ("time", False)):
+                prior = GeoTimePrior(epochs=args.prior_epochs, seed=seed, use_location=use_location,
+                                     progress=False).fit(prior_records)
+                freq = align_classes(prior.class_freq_[None, :], prior.classes_, classes)[0]
+                priors[seed][kind] = (prior.predict_proba(images, classes=classes), freq)
+        prior_probs = priors[seed]["place+time"][0]
         variants = run_split(images, features, y, train, test, prior_probs, classes, taxonomy, seed)
         for name, spec in ROWS.items():
-            result, (seq_probs, seq_y, seq_lp) = evaluate_row(spec, variants, images, y, train, test, prior_probs,
-                                                              prior_freq, classes, taxonomy, seed)
+            result, (seq_probs, seq_y, seq_lp) = evaluate_row(spec, variants, images, y, train, test, priors[seed],
+                                                              classes, taxonomy, seed)
             runs.append({"split": split, "seed": seed, "row": name, **result})
-            if name == "+ tax + prior + mean_probs + temperature":
+            if name == ROLLUP_ROW:
                 for rule, s in rollup_rows(seq_probs, seq_y, classes, taxonomy).items():
                     roll.append({"split": split, "seed": seed, "rule": rule, **s})
                 if split == "authors" and seed == 0:
-                    curves["after (T fitted out-of-fold)"] = (seq_probs, seq_y)
-            if name == "+ tax + prior + pool mean_probs" and split == "authors" and seed == 0:
-                curves["before"] = (apply_temperature(seq_lp, 1.0), seq_y)
+                    curves["mean_probs + temperature"] = (seq_probs, seq_y)
+            if name == "baseline (CE, first frame)" and split == "authors" and seed == 0:
+                curves["baseline, first frame, T = 1"] = (apply_temperature(seq_lp, 1.0), seq_y)
         print(f"{split} seed {seed} done ({time.time() - start:.0f}s)", flush=True)
 
     table = pd.DataFrame(runs)
@@ -310,7 +319,7 @@ def main() -> None:
             "n_prior_records": len(prior_records), "n_prior_dropped": len(records) - len(prior_records)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot_reliability(curves, RESULTS / "heads_reliability.png", n_bins=10,
-                     title="Sequences, authors' split, seed 0: temperature scaling")
+                     title="Sequences, authors' split, seed 0")
     text = markdown(summary, roll_summary, info)
     write_text(RESULTS / "heads_ablation.md", text)
     write_json(RESULTS / "heads_ablation.json", {**info, "args": vars(args), "versions": package_versions(),

@@ -49,4 +49,4 @@ def build_prior(head_cfg: Any):
 
     cfg = head_config(head_cfg).prior
     return GeoTimePrior(hidden=cfg.hidden, epochs=cfg.epochs, drop_prob=cfg.drop_prob, use_location=cfg.use_location,
-                        use_time=cfg.use_time, seed=cfg.seed)
+                        use_time=cfg.use_time, seen_site_km=cfg.seen_site_km, seed=cfg.seed)

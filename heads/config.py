@@ -25,6 +25,7 @@ class PriorConfig:
     drop_prob: float = 0.25  # chance of hiding location / time per record in training
     use_location: bool = True
     use_time: bool = True
+    seen_site_km: Optional[float] = 0.5  # farther than this from every training site: time-only prior
     seed: int = 0
 
 

@@ -6,8 +6,10 @@ softmax over the classes seen in the records. Differences, each for a reason:
   (a single sin/cos of global lat/lon cannot tell apart traps a few km apart);
 - day of year and hour are cyclic (sin/cos, 2 harmonics each);
 - each input group has a "known" flag and is randomly hidden during training (`drop_prob`), so one
-  network also answers without coordinates (time only: logged) or without a timestamp, and at sites it
-  never saw (it has learned to predict from time alone).
+  network also answers without coordinates (time only: logged) or without a timestamp;
+- a place farther than `seen_site_km` from every training record is treated as unknown (time only,
+  logged): which species a trap sees depends on the trap (a trail, a forest edge), and the bench shows
+  that extrapolating the location part to unseen traps is worse than ignoring it.
 Combine with an image classifier by multiplying probabilities (`combine`), or learn how much to trust the
 prior with `PriorFusion` (per-class scale and bias, trained with its own learning rate).
 """
@@ -35,10 +37,12 @@ class GeoTimePrior:
 
     def __init__(self, hidden: int = 64, n_loc_freq: int = 4, n_harmonics: int = 2, epochs: int = 20,
                  batch_size: int = 1024, lr: float = 3e-3, weight_decay: float = 1e-4, drop_prob: float = 0.25,
-                 use_location: bool = True, use_time: bool = True, seed: int = 0, progress: bool = True):
+                 use_location: bool = True, use_time: bool = True, seen_site_km: float | None = 0.5,
+                 seed: int = 0, progress: bool = True):
         self.hidden, self.n_loc_freq, self.n_harmonics = hidden, n_loc_freq, n_harmonics
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
         self.drop_prob, self.use_location, self.use_time = drop_prob, use_location, use_time
+        self.seen_site_km = seen_site_km
         self.seed, self.progress = seed, progress
 
     # --- encoding -------------------------------------------------------------------------------------
@@ -52,6 +56,13 @@ class GeoTimePrior:
         has_time = ts.notna().to_numpy() & self.use_time
         if warn:
             _log_fallbacks(has_loc, has_time, self.use_location, self.use_time)
+        if self.seen_site_km is not None and len(getattr(self, "sites_", ())):
+            far = has_loc.copy()
+            far[has_loc] = _nearest_km(lat[has_loc], lon[has_loc], self.sites_) > self.seen_site_km
+            if far.any() and warn:
+                log.info("prior: %d of %d record(s) lie more than %g km from every training site: time-only prior for them",
+                         int(far.sum()), len(far), self.seen_site_km)
+            has_loc &= ~far
         xy = np.stack([(np.nan_to_num(lon) - self.center_[0]) / self.half_range_,
                        (np.nan_to_num(lat) - self.center_[1]) / self.half_range_], axis=1)
         freqs = np.pi * 2.0 ** np.arange(self.n_loc_freq)
@@ -92,11 +103,12 @@ class GeoTimePrior:
             self.half_range_ = float(max((hi - lo).max() / 2 * 1.5, 1e-3))
         else:
             self.center_, self.half_range_ = np.zeros(2), 1.0
+        self.sites_ = np.unique(np.stack([lat, lon], axis=1)[lat.notna().to_numpy() & lon.notna().to_numpy()], axis=0)
         self.classes_ = np.array(sorted(labels.unique()), dtype=object)
         target = torch.as_tensor(pd.Categorical(labels, categories=self.classes_).codes.astype(np.int64))
         self.class_freq_ = np.bincount(target.numpy(), minlength=len(self.classes_)) / len(target)
 
-        features, known = self._encode(records)
+        features, known = self._encode(records, warn=False)
         gen = torch.Generator().manual_seed(self.seed)
         torch.manual_seed(self.seed)
         in_dim = features.shape[1] + 2
@@ -191,6 +203,14 @@ class PriorFusion(nn.Module):
 
     def param_groups(self, head_params, lr: float, fusion_lr: float) -> list[dict]:
         return [{"params": list(head_params), "lr": lr}, {"params": list(self.parameters()), "lr": fusion_lr}]
+
+
+def _nearest_km(lat: np.ndarray, lon: np.ndarray, sites: np.ndarray) -> np.ndarray:
+    """Great-circle distance (km) from each point to the nearest of `sites` (rows lat, lon)."""
+    la, lo = np.radians(lat)[:, None], np.radians(lon)[:, None]
+    sla, slo = np.radians(sites[:, 0])[None, :], np.radians(sites[:, 1])[None, :]
+    h = np.sin((la - sla) / 2) ** 2 + np.cos(la) * np.cos(sla) * np.sin((lo - slo) / 2) ** 2
+    return (2 * 6371.0 * np.arcsin(np.sqrt(np.clip(h, 0, 1)))).min(axis=1)
 
 
 def _check_columns(records: pd.DataFrame) -> None:

@@ -62,6 +62,16 @@ def test_prior_falls_back_to_time_only_without_coordinates(prior, caplog):
     assert day[2] < 0.1 and day[0] == pytest.approx(0.5, abs=0.15) and day[1] == pytest.approx(0.5, abs=0.15)
 
 
+def test_unseen_site_gets_the_time_only_prior(prior, caplog):
+    far_away = query("north", 12).assign(lat=45.0, lon=4.0)  # ~200 km from both training sites
+    with caplog.at_level(logging.INFO, logger="heads.prior"):
+        unseen = prior.predict_proba(far_away)
+    assert "more than 0.5 km from every training site" in caplog.text
+    assert unseen == pytest.approx(prior.predict_proba(query(None, 12)))
+    near = query("north", 12).assign(lat=SITES["north"][0] + 0.001)  # ~110 m away: still the north site
+    assert prior.predict_proba(near)[0, 1] > 0.9
+
+
 def test_prior_aligns_to_classifier_classes(prior, caplog):
     with caplog.at_level(logging.WARNING, logger="heads.prior"):
         probs = prior.predict_proba(query("north", 0), classes=["owl", "bat"])
