@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from occupancy.fit import check_config, run
 from occupancy.simulate import simulate
@@ -28,7 +29,8 @@ def test_every_default_composes_and_passes_the_key_check():
 
 def test_config_mistakes_fail_clearly():
     cfg = config()
-    cfg.study.interations = [["lynx", "deer"]]  # typo in a study file
+    OmegaConf.set_struct(cfg, False)
+    cfg.study.interations = [["lynx", "deer"]]  # a typo in a study file (files are not struct-checked)
     with pytest.raises(ValueError, match="unknown key.*interations"):
         check_config(cfg)
     with pytest.raises(ValueError, match="unknown species \\['wolf'\\]"):
