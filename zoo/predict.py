@@ -244,8 +244,13 @@ def finish(records: pd.DataFrame, parts: pd.DataFrame, classes: list[str], tempe
 def predict(run_dir: str | os.PathLike, input: str | os.PathLike, output: str | os.PathLike, checkpoint: str = "best",
             batch_size: int = 32, num_workers: int | None = None, device: str = "auto", pooling: str | None = None,
             sequence_gap_s: float = 60.0, path_pattern: str | None = None, flush_every: int = 512,
-            max_batches: int | None = None, progress: bool = True):
-    """Label `input` with the run's model; returns (images, sequences, failed) or None if stopped early."""
+            max_batches: int | None = None, progress: bool = True, backend: str = "torch"):
+    """Label `input` with the run's model; returns (images, sequences, failed) or None if stopped early.
+
+    backend: `torch`, or `onnx` (ONNX Runtime on the CPU: about twice PyTorch's speed for EfficientNet-Lite).
+    """
+    if backend not in ("torch", "onnx"):
+        raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
     output = Path(output)
     if output.suffix.lower() not in (".csv", ".parquet"):
         raise ValueError(f"output must end in .csv or .parquet, got {output}")
@@ -255,9 +260,15 @@ def predict(run_dir: str | os.PathLike, input: str | os.PathLike, output: str | 
     pooling = pooling or run_pooling(Path(run_dir))
     records = input_records(input, path_pattern, sequence_gap_s, progress)
     log.info("%s: %d classes, T=%.3f, input %d px, pooling %s", ckpt, len(classes), temperature, data.img_size, pooling)
-    fingerprint = {"checkpoint_sha256": file_sha256(ckpt), "data": data.to_dict(),
+    fingerprint = {"checkpoint_sha256": file_sha256(ckpt), "data": data.to_dict(), "backend": backend,
                    "media_ids_sha256": _digest(records["media_id"].tolist() + records["path"].astype(str).tolist())}
     store = PartStore(output, fingerprint)
+    if backend == "onnx":
+        if device.type != "cpu":
+            raise ValueError("backend=onnx runs on the CPU; use backend=torch with device=cuda")
+        from zoo.models.onnx import OnnxForward
+
+        model = OnnxForward(model, data.img_size)
     complete = label_images(model, data, records, store, batch_size, num_workers, device, flush_every, max_batches,
                             progress)
     if not complete:
@@ -293,7 +304,7 @@ def main(cfg: DictConfig) -> None:
     predict(cfg.run_dir, cfg.input, cfg.output, checkpoint=cfg.checkpoint, batch_size=cfg.batch_size,
             num_workers=cfg.num_workers, device=cfg.device, pooling=cfg.pooling, sequence_gap_s=cfg.sequence_gap_s,
             path_pattern=cfg.path_pattern, flush_every=cfg.flush_every, max_batches=cfg.max_batches,
-            progress=cfg.progress)
+            progress=cfg.progress, backend=cfg.backend)
 
 
 if __name__ == "__main__":

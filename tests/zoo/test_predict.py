@@ -129,3 +129,14 @@ def test_bad_inputs_are_named(run_dir, tmp_path):
         predict(run_dir, tmp_path, tmp_path / "o.xlsx", progress=False)
     with pytest.raises(FileNotFoundError, match="last.pt"):
         predict(run_dir, tmp_path, tmp_path / "o.csv", checkpoint="last", progress=False)
+
+
+def test_onnx_backend_matches_torch(run_dir, photos, tmp_path):
+    pytest.importorskip("onnxruntime")
+    folder = photos[0].parent.parent
+    torch_out, _, _ = predict(run_dir, folder, tmp_path / "t.csv", batch_size=4, num_workers=0, progress=False)
+    onnx_out, _, failed = predict(run_dir, folder, tmp_path / "o.csv", batch_size=4, num_workers=0, progress=False,
+                                  backend="onnx")
+    cols = [f"p_{c}" for c in CLASSES]
+    assert onnx_out["media_id"].tolist() == torch_out["media_id"].tolist() and len(failed) == 1
+    np.testing.assert_allclose(onnx_out[cols].to_numpy(), torch_out[cols].to_numpy(), atol=1e-5)

@@ -1,0 +1,191 @@
+"""Inference speed from full-resolution camera-trap JPEGs: naive loop vs zoo's loader vs forward pass only.
+
+    nice -n 10 .venv/bin/python bench/inference_speed.py [--threads 2] [--images 192] [--models lite0 resnet18 resnet50]
+
+Makes camera-size JPEGs (2048x1536 and 2592x1944, upscaled from the bundled 640x480 Jura photos, quality 92)
+in --image-dir (not committed), then measures, in one run and with the same torch threads:
+- decode: images/s of one core decoding a JPEG fully vs in draft (reduced-size DCT) mode, and resizing;
+- forward: images/s of the model alone on a ready batch (batch 32, channels_last, inference_mode), also bf16;
+- naive: a single-process loop (PIL full decode, resize, normalise, forward in batches);
+- zoo: what `zoo.predict`/`zoo.features` do (draft decode in DataLoader workers, uint8 batches, channels_last).
+Results go to bench/results/inference_speed.json and .md, with the machine load (`uptime`) before and after.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from PIL import Image
+
+from zoo.images import find_images, load_image, make_loader, to_model_input
+from zoo.models import build_model
+from zoo.paths import CONFIG_DIR, PROJECT_DIR, sample_dir
+from zoo.runs import package_versions, write_json, write_text
+
+SIZES = [(2048, 1536), (2592, 1944)]
+
+
+def make_images(folder: Path, n: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted((sample_dir("lynx") / "images" / "jura").glob("*.jpg"))[:n]
+    paths = []
+    for i, src in enumerate(sources):
+        dst = folder / f"{i:04d}.jpg"
+        if not dst.exists():
+            with Image.open(src) as im:
+                im.convert("RGB").resize(SIZES[i % 2], Image.BICUBIC).save(dst, quality=92)
+        paths.append(dst)
+    return paths
+
+
+def rate(n: int, seconds: float) -> float:
+    return round(n / seconds, 1)
+
+
+def decode_rates(paths: list[Path], data) -> dict[str, float]:
+    t = time.perf_counter()
+    for p in paths:
+        with Image.open(p) as im:
+            im.convert("RGB").resize((data.img_size,) * 2, Image.BICUBIC)
+    full = time.perf_counter() - t
+    t = time.perf_counter()
+    for p in paths:
+        load_image(p, data)
+    draft = time.perf_counter() - t
+    return {"full_decode_resize": rate(len(paths), full), "draft_decode_resize": rate(len(paths), draft)}
+
+
+def forward_rate(model, data, batch: int, repeats: int, dtype=None) -> float:
+    x = torch.randn(batch, 3, data.img_size, data.img_size).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+        model(x)  # warm-up (oneDNN picks its kernels)
+        t = time.perf_counter()
+        for _ in range(repeats):
+            model(x)
+    return rate(batch * repeats, time.perf_counter() - t)
+
+
+def naive_rate(model, data, paths: list[Path], batch: int) -> float:
+    mean = torch.tensor(data.mean).view(3, 1, 1)
+    std = torch.tensor(data.std).view(3, 1, 1)
+    t = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, len(paths), batch):
+            xs = []
+            for p in paths[i:i + batch]:
+                with Image.open(p) as im:
+                    im = im.convert("RGB").resize((data.img_size,) * 2, Image.BICUBIC)
+                xs.append((torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255 - mean) / std)
+            model(torch.stack(xs))
+    return rate(len(paths), time.perf_counter() - t)
+
+
+def zoo_rate(model, data, paths: list[Path], batch: int, workers: int) -> float:
+    t = time.perf_counter()
+    n = 0
+    with torch.inference_mode():
+        for b in make_loader(paths, data, batch_size=batch, num_workers=workers):
+            model(to_model_input(b.images, data))
+            n += len(b.indices)
+    assert n == len(paths)
+    return rate(n, time.perf_counter() - t)
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--images", type=int, default=192)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--models", nargs="+", default=["lite0", "resnet18", "resnet50"])
+    ap.add_argument("--bf16", action="store_true", help="also time bf16 autocast forward passes")
+    ap.add_argument("--onnx", action="store_true", help="also time ONNX Runtime (zoo.predict backend=onnx)")
+    ap.add_argument("--image-dir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "zoo-bench-images")
+    ap.add_argument("--out", type=Path, default=PROJECT_DIR / "bench" / "results" / "inference_speed")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    paths = find_images(args.image_dir) if args.image_dir.is_dir() else []
+    if len(paths) < args.images:
+        paths = make_images(args.image_dir, args.images)
+    paths = paths[: args.images]
+    load_before = uptime()
+    print(load_before, flush=True)
+    results = {"command": "nice -n 10 .venv/bin/python bench/inference_speed.py " + " ".join(
+                   f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                   for k, v in vars(args).items() if k not in ("out", "image_dir") and v is not False),
+               "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+               "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": args.threads,
+               "images": len(paths), "image_sizes": [list(s) for s in SIZES], "batch": args.batch,
+               "load_before": load_before, "models": {}, "versions": package_versions()}
+    for name in args.models:
+        model, data = build_model(OmegaConf.load(CONFIG_DIR / "model" / f"{name}.yaml"), pretrained=False)
+        model = model.eval().to(memory_format=torch.channels_last)
+        row = {"arch": model.pretrained_cfg["architecture"], "img_size": data.img_size}
+        if name == args.models[0]:
+            results["decode_one_core"] = decode_rates(paths[:64], data)
+            print("decode", results["decode_one_core"], flush=True)
+        row["forward_only"] = forward_rate(model, data, args.batch, max(2, 128 // args.batch))
+        if args.bf16:
+            row["forward_only_bf16"] = forward_rate(model, data, args.batch, max(2, 128 // args.batch), torch.bfloat16)
+        row["naive"] = naive_rate(model, data, paths, args.batch)
+        for w in args.workers:
+            row[f"zoo_workers{w}"] = zoo_rate(model, data, paths, args.batch, w)
+        best = max(v for k, v in row.items() if k.startswith("zoo_"))
+        row["zoo_best_vs_forward"] = round(best / row["forward_only"], 3)
+        if args.onnx:
+            from zoo.models.onnx import OnnxForward
+
+            onnx = OnnxForward(model, data.img_size, threads=args.threads)
+            row["onnx_forward_only"] = forward_rate(onnx, data, args.batch, max(2, 128 // args.batch))
+            row["onnx_zoo_workers1"] = zoo_rate(onnx, data, paths, args.batch, 1)
+            row["onnx_zoo_vs_torch_forward"] = round(row["onnx_zoo_workers1"] / row["forward_only"], 3)
+            model = model.to(memory_format=torch.channels_last)  # the export left it contiguous
+        row["forward_only_again"] = forward_rate(model, data, args.batch, max(2, 128 // args.batch))
+        results["models"][name] = row
+        print(name, row, flush=True)
+    results["load_after"] = uptime()
+    write_json(args.out.with_suffix(".json"), results)
+    write_text(args.out.with_suffix(".md"), markdown(results))
+    print(markdown(results))
+
+
+def markdown(r: dict) -> str:
+    workers = sorted({k for m in r["models"].values() for k in m if k.startswith("zoo_workers")})
+    head = ["model", "input px", "forward only", "naive loop", *[w.replace("zoo_", "zoo, ") for w in workers],
+            "zoo best / forward", "forward only (again)"]
+    lines = [f"Images/s on {r['cores']} cores ({r['cpu_capability']}), torch threads {r['threads']}, "
+             f"{r['images']} JPEGs of {' and '.join('x'.join(map(str, s)) for s in r['image_sizes'])}, "
+             f"batch {r['batch']}.", "", f"`{r['command']}`", "",
+             f"Load before: `{r['load_before']}`; after: `{r['load_after']}`", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, m in r["models"].items():
+        cells = [f"{name} ({m['arch']})", m["img_size"], m["forward_only"], m["naive"], *[m[w] for w in workers],
+                 f"{m['zoo_best_vs_forward']:.0%}", m["forward_only_again"]]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    d = r.get("decode_one_core", {})
+    lines += ["", f"One core, decode + resize to the model input: full decode {d.get('full_decode_resize')} img/s, "
+                  f"draft mode {d.get('draft_decode_resize')} img/s."]
+    if any("onnx_forward_only" in m for m in r["models"].values()):
+        lines += ["", "| model | ONNX Runtime forward only | zoo + ONNX Runtime, 1 worker | vs torch forward only |",
+                  "|---|---|---|---|"]
+        lines += [f"| {n} | {m['onnx_forward_only']} | {m['onnx_zoo_workers1']} | {m['onnx_zoo_vs_torch_forward']:.0%} |"
+                  for n, m in r["models"].items() if "onnx_forward_only" in m]
+    if any("forward_only_bf16" in m for m in r["models"].values()):
+        lines += ["", "bf16 autocast forward: " + ", ".join(
+            f"{n} {m['forward_only_bf16']}" for n, m in r["models"].items() if "forward_only_bf16" in m) + " img/s."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
