@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ class SamplerSpec:
     draws: int = 1000
     tune: int = 1000
     target_accept: float = 0.9
-    cores: int | None = None  # None: min(chains, CPUs)
+    cores: int | None = None  # None: min(chains, CPUs) for the pymc back-end
     seed: int = 20220422
     progressbar: bool = False
 
@@ -62,7 +63,9 @@ def sample(occ_model: OccupancyModel, spec: SamplerSpec = SamplerSpec()) -> az.I
     kwargs = dict(draws=spec.draws, tune=spec.tune, chains=spec.chains, target_accept=spec.target_accept,
                   random_seed=spec.seed, progressbar=spec.progressbar, nuts_sampler=backend)
     if backend == "pymc":
-        kwargs.update(cores=spec.cores, compute_convergence_checks=False)
+        # PyMC's own default assumes hyper-threads and uses half the CPUs: on a 2-core laptop, one
+        cores = spec.cores or min(spec.chains, os.cpu_count() or 1)
+        kwargs.update(cores=cores, compute_convergence_checks=False)
     with occ_model.model:
         idata = pm.sample(**kwargs)
     idata.posterior.attrs["sampler_backend"] = backend
