@@ -123,12 +123,20 @@ def _table_records(path: Path) -> pd.DataFrame:
         raise ValueError(f"{path} has no `path` column (columns: {list(table.columns)})")
     if "media_id" not in table:
         table.insert(0, "media_id", table["path"].astype(str))
+    table["path"] = table["path"].map(lambda p: _resolve(p, path.parent))
     table["media_id"] = table["media_id"].astype(str)
     if "timestamp" in table:
         table["timestamp"] = pd.to_datetime(table["timestamp"], errors="coerce", format="mixed")
     else:
         table["timestamp"] = pd.NaT
     return table
+
+
+def _resolve(image: Any, table_dir: Path) -> Any:
+    """A relative image path is taken relative to the working directory, else to the table's folder."""
+    if not isinstance(image, str) or not image or Path(image).is_absolute() or Path(image).exists():
+        return image
+    return str(table_dir / image)
 
 
 # --- resumable labelling --------------------------------------------------------------------------

@@ -140,3 +140,12 @@ def test_onnx_backend_matches_torch(run_dir, photos, tmp_path):
     cols = [f"p_{c}" for c in CLASSES]
     assert onnx_out["media_id"].tolist() == torch_out["media_id"].tolist() and len(failed) == 1
     np.testing.assert_allclose(onnx_out[cols].to_numpy(), torch_out[cols].to_numpy(), atol=1e-5)
+
+
+def test_relative_paths_in_a_table_are_relative_to_the_table(run_dir, photos, tmp_path, monkeypatch):
+    folder = photos[0].parent.parent
+    pd.DataFrame({"path": ["siteA/img0.jpg", "siteB/img5.jpg"]}).to_csv(folder / "table.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    images, _, failed = predict(run_dir, folder / "table.csv", tmp_path / "rel.csv", num_workers=0, progress=False)
+    assert images["media_id"].tolist() == ["siteA/img0.jpg", "siteB/img5.jpg"] and failed.empty
+    assert images["path"].tolist() == [str(folder / "siteA" / "img0.jpg"), str(folder / "siteB" / "img5.jpg")]
