@@ -66,7 +66,7 @@ def child(args) -> None:
 
 def spawn(backend: str, cache: Path, sites: int = 0, draws: int = 1000, chains: int = 4) -> dict:
     env = dict(os.environ, PYTENSOR_FLAGS=f"compiledir={cache / 'pytensor'}", NUMBA_CACHE_DIR=str(cache / "numba"),
-               PYTHONPATH=str(ROOT))
+               OCCUPANCY_JAX_CACHE=str(cache / "jax"), PYTHONPATH=str(ROOT))
     cmd = [sys.executable, __file__, "--child", "--backend", backend, "--sites", str(sites), "--draws", str(draws), "--chains", str(chains)]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
@@ -83,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--backend", default="pymc")
-    parser.add_argument("--backends", default="pymc,nutpie")
+    parser.add_argument("--backends", default="pymc,nutpie,numpyro")
     parser.add_argument("--sites", type=int, default=0)
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)

@@ -81,6 +81,7 @@ def assemble(
         found = set(table["site"]) | (set(scores["site"].astype(str)) if mode == "scores" and scores is not None else set())
         sites = sorted(found, key=_natural_key)
     sites = list(map(str, sites))
+    _warn_unseen_species(table, species_map, [c for c in (truth_col, classifier_col) if c in table], sep)
     observed, effort = _activity(table, sites, occasions, occasion_list, activity, time_col)
     classified_sites = _classified_sites(table, classified, sites)
     base = dict(species=tuple(species_map), sites=tuple(sites), occasions=tuple(occasion_list), effort=effort)
@@ -139,6 +140,17 @@ def assemble(
         classifier_weight=np.where(classified_sites[:, None], 1.0 - v, 0.0) * observed,
         other_predicted=other, verified_counts=counts, **base,
     )
+
+
+def _warn_unseen_species(table: pd.DataFrame, species_map, columns, sep: str) -> None:
+    """A species whose labels never occur is usually a misspelt label: say so, with the labels that do occur."""
+    seen: set[str] = set()
+    for col in columns:
+        seen |= {p.strip() for v in table[col].dropna().astype(str).unique() for p in v.split(sep) if p.strip()}
+    for name, labels in species_map.items():
+        if not seen & set(labels):
+            log.warning("species %r: label(s) %s never occur in %s; labels present: %s", name, list(labels), columns,
+                        sorted(seen)[:30])
 
 
 def _require(table: pd.DataFrame, column: str | None, what: str) -> None:

@@ -132,3 +132,10 @@ def test_streams_for_each_mode():
         assemble(recs, SPECIES, "confusion", verified=verified & False, **kw)
     mask = verified_mask(recs["classified"], 0.5, seed=3)
     assert not mask[~recs["classified"]].any()
+
+
+def test_a_species_whose_label_never_occurs_is_reported(caplog):
+    recs = pd.DataFrame({"site": ["A"], "occasion": ["1"], "truth": ["lynx"]})
+    data = assemble(recs, {"lynx": "lynx", "wolf": "loup"}, "ground_truth", truth_col="truth", occasions=OccasionSpec(kind="column"))
+    assert data.y[1].sum() == 0
+    assert "'wolf'" in caplog.text and "never occur" in caplog.text
