@@ -25,7 +25,7 @@ def sequence_table(records: pd.DataFrame, logits: np.ndarray, classes: Sequence[
 
     The sequence's true label is its frames' most common non-empty label.
     """
-    scaled = apply_temperature(logits, temperature) if temperature != 1.0 else logits
+    scaled = np.asarray(logits, dtype=np.float64) / temperature  # pool() takes logits
     ids, probs = pool(scaled, records["sequence_id"].to_numpy(), pooling, frame=records["frame"].to_numpy())
     grouped = records.groupby("sequence_id", sort=True)
     meta = pd.DataFrame({
@@ -45,7 +45,7 @@ def evaluate_split(records: pd.DataFrame, logits: np.ndarray, classes: Sequence[
     known = records["label"].isin(index).to_numpy()
     records, logits = records[known], logits[known]
     y = records["label"].map(index).to_numpy()
-    probs = softmax(apply_temperature(logits, temperature) if temperature != 1.0 else logits)
+    probs = apply_temperature(logits, temperature)
     seq_meta, seq_probs = sequence_table(records, logits, classes, pooling, temperature)
     seq_y = seq_meta["label"].map(index).to_numpy()
     return {

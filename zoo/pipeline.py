@@ -21,7 +21,7 @@ def stages(out: Path, quick: bool) -> list[tuple[str, Path, list[str]]]:
     """(name, file that proves the stage is done, command)."""
     train_dir, occ = out / "train", out / "occupancy"
     train_overrides = ["train.epochs=2", "train.frozen_epochs=1"] if quick else []
-    sampler = ["sampler.draws=300", "sampler.tune=300", "sampler.chains=2"] if quick else []
+    sampler = ["sampler=fast"] if quick else []
     summary = out / "data" / "summary.json"
     return [
         ("data summary (photos)", summary,
