@@ -88,7 +88,8 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--scaling", default="100,500,1000,2000,5000")
-    parser.add_argument("--scaling-backend", default="pymc")
+    parser.add_argument("--scaling-backend", default="numpyro")
+    parser.add_argument("--lynx-from", default=None, help="reuse the lynx timings of an earlier JSON (only rerun scaling)")
     parser.add_argument("--out", default="bench/results/occupancy_speed")
     args = parser.parse_args()
     if args.child:
@@ -97,8 +98,11 @@ def main() -> None:
 
     results = {"load_average_at_start": os.getloadavg(), "cpus": os.cpu_count(), "lynx": [], "scaling": []}
     out = Path(args.out)
+    if args.lynx_from:
+        earlier = json.loads(Path(args.lynx_from).read_text())
+        results.update(lynx=earlier["lynx"], load_average_at_start=earlier["load_average_at_start"])
     with tempfile.TemporaryDirectory() as tmp:
-        for backend in args.backends.split(","):
+        for backend in ([] if args.lynx_from else args.backends.split(",")):
             cache = Path(tmp) / backend
             for state in ("cold", "warm"):
                 res = spawn(backend, cache)

@@ -62,7 +62,7 @@ class OccupancyModel:
     terms: list[str]
     term_design: np.ndarray  # (state, term)
     states: np.ndarray  # (state, species)
-    log_psi: pt.TensorVariable  # (site, state)
+    log_psi: pt.TensorVariable  # (site, state), or (1, state) without occupancy covariates
     loglik: pt.TensorVariable  # (site, state)
     eta_detection: pt.TensorVariable  # (species, site, occasion) logit(p)
     standardisation: dict = field(default_factory=dict)
@@ -165,7 +165,7 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
     with pm.Model(coords=coords) as model:
         f_sd = np.array([prior.sd("natural")] * S + [prior.sd("interaction")] * len(terms))
         f = pm.Normal("f", 0.0, f_sd, dims="term")
-        eta_terms = pt.broadcast_to(f[None, :], (N, len(term_names)))
+        eta_terms = f[None, :]  # (1, F): without covariates psi is the same at every site, computed once
         if occ_x:
             beta_psi = pm.Normal("beta_psi", 0.0, prior.sd("slope"), dims=("species", "psi_covariate"))
             first_order = pt.dot(np.stack(occ_x, axis=1), beta_psi.T)  # (N, S)

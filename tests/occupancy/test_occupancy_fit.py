@@ -22,7 +22,7 @@ def config(*overrides):
 
 def test_every_default_composes_and_passes_the_key_check():
     for labels in ("ground_truth", "naive", "confusion"):
-        for sampler in ("default", "nutpie", "numpyro", "fast"):
+        for sampler in ("default", "pymc", "nutpie", "numpyro", "fast"):
             check_config(config(f"labels={labels}", f"sampler={sampler}"))
     check_config(config("labels=scores", "scores_path=x.csv", "prior=unmarked_classified"))
 
