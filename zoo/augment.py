@@ -12,12 +12,12 @@ import torch
 @dataclass
 class AugmentConfig:
     hflip: bool = True               # animals walk both ways
-    crop_scale: list[float] = field(default_factory=lambda: [0.5, 1.0])  # partly framed animals
+    crop_scale: list[float] = field(default_factory=lambda: [0.7, 1.0])  # partly framed animals
     crop_ratio: list[float] = field(default_factory=lambda: [0.75, 1.333])
     brightness_contrast: float = 0.25  # dawn, dusk, flash falloff
     hue_saturation: int = 10
-    grayscale_p: float = 0.2         # night infrared frames are grey
-    blur_p: float = 0.1              # motion blur of fast animals
+    grayscale_p: float = 0.1         # night infrared frames are grey
+    blur_p: float = 0.0              # motion blur of fast animals
     test_flip: bool = False          # average predictions over the image and its mirror
 
 

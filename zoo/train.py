@@ -39,14 +39,14 @@ log = logging.getLogger("zoo.train")
 
 @dataclass
 class TrainConfig:
-    epochs: int = 6               # total, both stages
-    frozen_epochs: int = 2        # stage 1: only the classifier learns
+    epochs: int = 8               # total, both stages
+    frozen_epochs: int = 1        # stage 1: only the classifier learns
     batch_size: int = 32
     eval_batch_size: int = 64
     optimizer: str = "adamw"      # adamw | sgd
     lr: float = 3e-3              # classifier, stage 1
-    finetune_lr: float = 1e-3     # classifier, stage 2
-    backbone_lr: float = 3e-4     # backbone, stage 2
+    finetune_lr: float = 2e-3     # classifier, stage 2
+    backbone_lr: float = 5e-4     # backbone, stage 2
     momentum: float = 0.9         # sgd
     weight_decay: float = 0.01
     warmup_epochs: float = 0.5    # linear warm-up at the start of each stage, then cosine decay
