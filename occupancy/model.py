@@ -201,4 +201,4 @@ def _confusion_matrix(data: DetectionData, prior: PriorSpec):
     theta = pm.Dirichlet("theta", a=conc, dims=("true_class", "predicted_class"))
     counts = data.verified_counts
     pm.Multinomial("verified", n=counts.sum(axis=1), p=theta, observed=counts, dims=("true_class", "predicted_class"))
-    return theta
+    return pt.specify_shape(theta, (K, K))  # static shape: JAX back-ends need concrete slice lengths
