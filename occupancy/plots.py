@@ -21,7 +21,7 @@ def _panel(ax, summaries: Mapping[str, pd.DataFrame], pattern: str, title: str) 
     height = 0.8 / max(len(labels), 1)
     for k, (label, s) in enumerate(summaries.items()):
         rows = s.set_index("parameter").reindex(params)
-        y = [i + 0.4 - height * (k + 0.5) for i in range(len(params))]
+        y = [i - 0.4 + height * (k + 0.5) for i in range(len(params))]  # first data set on top
         ax.errorbar(rows["mean"], y, xerr=[rows["mean"] - rows["q2.5"], rows["q97.5"] - rows["mean"]],
                     fmt="o", capsize=3, label=label, color=f"C{k}")
     ax.set_yticks(range(len(params)), params)
