@@ -46,7 +46,7 @@ def ain_confusion() -> np.ndarray:
     true = ain["label_manual"].map(lambda v: names.get(v, "other"))
     pred = ain["label_cnn"].map(lambda v: names.get(v, "other"))
     table = pd.crosstab(true, pred).reindex(index=list(SPECIES) + ["other"], columns=list(SPECIES) + ["other"], fill_value=0)
-    return (table.to_numpy() / table.to_numpy().sum(axis=1, keepdims=True)).round(4)
+    return table.to_numpy() / table.to_numpy().sum(axis=1, keepdims=True)
 
 
 def one_replicate(seed: int, confusion: np.ndarray, args) -> list[dict]:
