@@ -2,7 +2,7 @@
 
 Tolerance: for a calibrated posterior, |mean - truth| / sd exceeds 3.5 with probability ~5e-4 per
 quantity, so with ~10 quantities a fit fails by chance in well under 1% of seeds; seeds are fixed, so
-the tests are deterministic. Short chains (2 x 300) keep the file under a minute or two on 2 cores.
+the tests are deterministic. Short chains (2 x 250, run in parallel on 2 cores) keep the file under a minute or two on 2 cores.
 """
 import numpy as np
 import pytest
@@ -24,14 +24,14 @@ CONFUSION = np.array([
     [0.00, 0.06, 0.80, 0.14],
     [0.002, 0.007, 0.04, 0.951],
 ])
-SAMPLER = SamplerSpec(chains=2, draws=300, tune=300, cores=1, seed=7)
+SAMPLER = SamplerSpec(chains=2, draws=250, tune=250, seed=7)
 MODEL = ModelSpec(interactions=INTERACTIONS)
 Z_LIMIT = 3.5
 
 
 @pytest.fixture(scope="module")
 def study():
-    return simulate(n_sites=70, n_occasions=9, species=SPECIES, natural=NATURAL, interactions=INTERACTIONS,
+    return simulate(n_sites=60, n_occasions=9, species=SPECIES, natural=NATURAL, interactions=INTERACTIONS,
                     detection=DETECTION, confusion=CONFUSION, other_rate=4.0, classified_fraction=0.5,
                     verified_fraction=0.1, score_separation=3.0, conditionals=CONDITIONALS, seed=11)
 
