@@ -50,26 +50,9 @@ def load_study_records(records_cfg: Mapping) -> pd.DataFrame:
         return table
     if not records_cfg.get("data"):
         raise ValueError("study.records needs either `path` (a records table) or `data` (a zoo.data config name)")
-    from zoo.data import load_records
+    from zoo.data import load_data_config, load_records
 
-    return load_records(_data_config(records_cfg["data"]), progress=False)
-
-
-def _data_config(name: str):
-    """zoo.data's named config; composes with Hydra, so step aside if we already run inside a Hydra app."""
-    from hydra.core.global_hydra import GlobalHydra
-    from zoo.data import load_data_config
-
-    outer = GlobalHydra.instance()
-    saved = outer.hydra if outer.is_initialized() else None
-    if saved is not None:
-        outer.clear()
-    try:
-        return load_data_config(name)
-    finally:
-        if saved is not None:
-            GlobalHydra.instance().clear()
-            GlobalHydra.instance().initialize(saved)
+    return load_records(load_data_config(records_cfg["data"]), progress=False)
 
 
 def truth_labels(records: pd.DataFrame, truth_column: str | Mapping[str, str], area_column: str | None) -> pd.Series:

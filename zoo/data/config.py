@@ -1,6 +1,7 @@
 """The data config schema: a typo in a key fails at load time, naming the key and where it belongs."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -97,6 +98,25 @@ def load_data_config(name_or_path: str = "lynx", overrides: list[str] | None = N
         cfg = OmegaConf.load(path)
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides or []))
         return as_data_config(cfg)
-    with initialize_config_dir(config_dir=str(zoo.paths.CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="data_only", overrides=[f"data={name_or_path}", *[f"data.{o}" for o in overrides or []]])
+    overrides = [f"data={name_or_path}", *[f"data.{o}" for o in overrides or []]]
+    with _outside_running_hydra():
+        with initialize_config_dir(config_dir=str(zoo.paths.CONFIG_DIR), version_base="1.3"):
+            cfg = compose(config_name="data_only", overrides=overrides)
     return as_data_config(cfg.data)
+
+
+@contextmanager
+def _outside_running_hydra():
+    """Hydra allows one global instance: step aside while composing if a Hydra app (e.g. occupancy.fit) is running."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    outer = GlobalHydra.instance()
+    saved = outer.hydra if outer.is_initialized() else None
+    if saved is not None:
+        outer.clear()
+    try:
+        yield
+    finally:
+        if saved is not None:
+            GlobalHydra.instance().clear()
+            GlobalHydra.instance().initialize(saved)
