@@ -70,7 +70,7 @@ def diagnostics_table(fits: list[Path]) -> pd.DataFrame:
 def markdown(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
     if df.empty:
         return "_none found_\n"
-    cells = df.astype(object).map(lambda v: floatfmt.format(v) if isinstance(v, float) else str(v))
+    cells = df.astype(object).map(lambda v: "–" if pd.isna(v) else floatfmt.format(v) if isinstance(v, float) else str(v))
     header = "| " + " | ".join(map(str, cells.columns)) + " |\n|" + "---|" * len(cells.columns) + "\n"
     return header + "".join("| " + " | ".join(row) + " |\n" for row in cells.itertuples(index=False))
 
