@@ -89,7 +89,8 @@ def assemble(
     if mode == "ground_truth":
         y = detection_array(table, species_map, sites, occasion_list, truth_col, observed, sep)
         return DetectionData(y=y, **base)
-    _require(table, classifier_col, "classifier_col")
+    if mode != "scores":  # scores mode reads the score table, not a classifier label column
+        _require(table, classifier_col, "classifier_col")
     if mode == "naive":
         labels = table[truth_col].where(~classified, table[classifier_col])
         y = detection_array(table.assign(_naive=labels), species_map, sites, occasion_list, "_naive", observed, sep)

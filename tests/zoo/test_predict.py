@@ -149,3 +149,25 @@ def test_relative_paths_in_a_table_are_relative_to_the_table(run_dir, photos, tm
     images, _, failed = predict(run_dir, folder / "table.csv", tmp_path / "rel.csv", num_workers=0, progress=False)
     assert images["media_id"].tolist() == ["siteA/img0.jpg", "siteB/img5.jpg"] and failed.empty
     assert images["path"].tolist() == [str(folder / "siteA" / "img0.jpg"), str(folder / "siteB" / "img5.jpg")]
+
+
+def test_sequence_output_is_what_occupancy_scores_mode_reads(run_dir, photos, tmp_path):
+    """The zoo -> occupancy hand-off: pred_sequences.csv goes straight into labels=scores."""
+    from occupancy.histories import OccasionSpec
+    from occupancy.streams import assemble
+
+    records = pd.DataFrame({"path": [str(p) for p in photos], "site": ["A"] * 5 + ["B"] * 4,
+                            "camera": ["A"] * 5 + ["B"] * 4,
+                            "timestamp": ["2016-05-01 10:00:00"] * 5 + ["2016-06-01 22:00:00"] * 4})
+    records.to_csv(tmp_path / "records.csv", index=False)
+    predict(run_dir, tmp_path / "records.csv", tmp_path / "out" / "pred.csv", num_workers=0, progress=False)
+    scores = pd.read_csv(tmp_path / "out" / "pred_sequences.csv")
+    manual = pd.DataFrame({"site": ["J"], "timestamp": ["2016-05-03 12:00:00"], "label": ["lynx"]})
+    data = assemble(manual, {"lynx": "lynx", "cat": "chat"}, "scores", truth_col="label", scores=scores,
+                    occasions=OccasionSpec(kind="month", months=(5, 6)))
+    assert data.sites == ("A", "B", "J") and data.occasions == ("05", "06")
+    assert data.y[0, 2].tolist() == [1, 0]  # the manual site keeps its human labels
+    assert np.isnan(data.y[:, :2]).all()  # scored sites are seen only through the scores
+    evidence = data.score_log_lr
+    assert np.isfinite(evidence[:, 0, 0]).all() and np.isfinite(evidence[:, 1, 1]).all()  # A in May, B in June
+    assert np.isnan(evidence[:, 2]).all()
