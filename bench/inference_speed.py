@@ -146,7 +146,7 @@ def main() -> None:
     paths = paths[: args.images]
     load_before = uptime()
     print(load_before, flush=True)
-    results = {"command": "nice -n 10 .venv/bin/python bench/inference_speed.py " + " ".join(
+    results = {"command": ".venv/bin/python bench/inference_speed.py " + " ".join(
                    f"--{k.replace('_', '-')}" if v is True else
                    f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
                    for k, v in vars(args).items() if k not in ("out", "image_dir") and v is not False),

@@ -53,7 +53,7 @@ def child(args) -> None:
     conds = conditional_set(data.species, [{"species": "lynx", "given": ["deer", "chamois"]}])
     t_data = time.perf_counter()
     result = fit(data, ModelSpec(interactions=interactions),
-                 SamplerSpec(backend=args.backend, chains=args.chains, draws=args.draws, tune=args.draws, seed=1), conds)
+                 SamplerSpec(backend=args.backend, chains=args.chains, draws=args.draws, tune=args.tune or args.draws, seed=1), conds)
     t_end = time.perf_counter()
     rep = reported(result.summary)
     print("RESULT " + json.dumps({
@@ -64,10 +64,11 @@ def child(args) -> None:
     }), flush=True)
 
 
-def spawn(backend: str, cache: Path, sites: int = 0, draws: int = 1000, chains: int = 4) -> dict:
+def spawn(backend: str, cache: Path, sites: int = 0, draws: int = 1000, chains: int = 4, tune: int = 0) -> dict:
     env = dict(os.environ, PYTENSOR_FLAGS=f"compiledir={cache / 'pytensor'}", NUMBA_CACHE_DIR=str(cache / "numba"),
                OCCUPANCY_JAX_CACHE=str(cache / "jax"), PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, __file__, "--child", "--backend", backend, "--sites", str(sites), "--draws", str(draws), "--chains", str(chains)]
+    cmd = [sys.executable, __file__, "--child", "--backend", backend, "--sites", str(sites), "--draws", str(draws), "--chains", str(chains),
+           "--tune", str(tune)]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t0
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--sites", type=int, default=0)
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--tune", type=int, default=500, help="tuning steps of the lynx fits (the sampler config default)")
     parser.add_argument("--scaling", default="100,500,1000,2000,5000")
     parser.add_argument("--scaling-backend", default="numpyro")
     parser.add_argument("--lynx-from", default=None, help="reuse the lynx timings of an earlier JSON (only rerun scaling)")
@@ -105,7 +107,7 @@ def main() -> None:
         for backend in ([] if args.lynx_from else args.backends.split(",")):
             cache = Path(tmp) / backend
             for state in ("cold", "warm"):
-                res = spawn(backend, cache)
+                res = spawn(backend, cache, tune=args.tune)
                 res["cache"] = state
                 results["lynx"].append(res)
                 write_json(out.with_suffix(".json"), results)
@@ -119,8 +121,9 @@ def main() -> None:
             print(res, flush=True)
     results["load_average_at_end"] = os.getloadavg()
     write_json(out.with_suffix(".json"), results)
-    lines = ["Lynx ground truth (29 sites x 9 occasions x 5 species, 2 interactions), 4 chains x 1000 draws (+1000 tune), "
-             f"{results['cpus']} CPUs, load average {results['load_average_at_start'][0]:.1f} at start (machine shared).", "",
+    lines = ["Lynx ground truth (29 sites x 9 occasions x 5 species, 2 interactions), "
+             f"4 chains x 1000 draws (+{args.tune or 1000} tune), "
+             f"{results['cpus']} CPUs, load average {results['load_average_at_start'][0]:.1f} at start.", "",
              "| back-end | compile cache | fit wall (s) | sampling (s) | process wall incl. imports (s) | min bulk ESS | max R-hat | ESS/s |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results["lynx"]:
@@ -131,7 +134,7 @@ def main() -> None:
               "| sites | fit wall (s) | sampling (s) | sampling s per 1000 sites | min bulk ESS |", "|---|---|---|---|---|"]
     for r in results["scaling"]:
         lines.append(f"| {r['sites']} | {r['fit_s']:.1f} | {r['sample_s']:.1f} | {1000 * r['sample_s'] / r['sites']:.2f} | {r['min_ess_bulk']:.0f} |")
-    lines += ["", f"Command: `nice -n 10 .venv/bin/python bench/occupancy_speed.py --out {args.out}`"
+    lines += ["", f"Command: `.venv/bin/python bench/occupancy_speed.py {' '.join(sys.argv[1:])}`"
               + (f" (scaling rerun with `--lynx-from` an earlier JSON)" if args.lynx_from else ""),
               f"Load average at the end: {results['load_average_at_end'][0]:.1f}."]
     write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
