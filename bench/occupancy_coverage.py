@@ -113,9 +113,15 @@ def main() -> None:
     ]
     for r in agg.itertuples():
         lines.append(f"| {r.mode} | {r.kind} | {r.n} | {r.bias:+.3f} | {r.rmse:.3f} | {r.coverage:.2f} |")
+    marginal = df[~df["parameter"].str.contains(r"\|")]
+    per_species = marginal.assign(error=marginal["mean"] - marginal["truth"],
+                                  covered=(marginal["q2.5"] <= marginal["truth"]) & (marginal["truth"] <= marginal["q97.5"]))
+    per_species = per_species.groupby(["parameter", "mode"]).agg(bias=("error", "mean"), coverage=("covered", "mean"))
+    lines += ["", "Marginal occupancy per species:", "", "| quantity | labels | bias | 95% coverage |", "|---|---|---|---|"]
+    lines += [f"| {q} | {m} | {r.bias:+.3f} | {r.coverage:.2f} |" for (q, m), r in per_species.iterrows()]
     lines += ["", "Confusion matrix used (rows: true lynx, deer, chamois, other; columns: predicted):", "",
               "```", np.array2string(confusion, precision=3), "```",
-              "", f"Command: `nice -n 10 .venv/bin/python bench/occupancy_coverage.py --replicates {n} --sites {args.sites} "
+              "", f"Command: `.venv/bin/python bench/occupancy_coverage.py --replicates {n} --sites {args.sites} "
               f"--draws {args.draws} --out {args.out}` ({time.perf_counter() - started:.0f} s)."]
     write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
 

@@ -1,7 +1,7 @@
 """Accuracy of zoo configurations on the bundled Jura sample, several seeds, two splits.
 
-    .venv/bin/python bench/zoo_accuracy.py --name lite0_best model=lite0 train=best
-    .venv/bin/python bench/zoo_accuracy.py --name lite0_quick --seeds 0          # any zoo.train overrides
+    .venv/bin/python bench/zoo_accuracy.py --name lite0_flip -- train.augment.test_flip=true
+    .venv/bin/python bench/zoo_accuracy.py --name lite2 --splits authors -- model=lite2   # `--` before overrides
 
 Splits: the authors' split (364 train / 96 valid, like-for-like with the seed workflow) and a
 sequence-grouped stratified split of the same photos (no burst on both sides). Each (split, seed)
@@ -19,6 +19,10 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+HEADER = ("Valid accuracy and macro-F1, mean ± sd over seeds (one line per configuration and split; "
+          "`python bench/zoo_accuracy.py --name NAME [--splits ...] -- OVERRIDES`).\n\n"
+          "| name | overrides | split | seeds | image accuracy | image macro-F1 | sequence accuracy | "
+          "sequence macro-F1 | minutes per run |\n|---|---|---|---|---|---|---|---|---|\n")
 SPLITS = {
     "authors": [],
     "sequence_grouped": ["data.split.kind=stratified", "data.split.valid=0.2", "data.split.labels_from_file=false"],
@@ -48,7 +52,10 @@ def main() -> None:
     results["summary"] = summarise(results["runs"])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"zoo_accuracy_{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
-    with open(RESULTS / "zoo_accuracy.md", "a") as table:
+    table_path = RESULTS / "zoo_accuracy.md"
+    if not table_path.exists():
+        table_path.write_text(HEADER)
+    with open(table_path, "a") as table:
         for split, s in results["summary"].items():
             table.write(f"| {args.name} | {' '.join(args.overrides)} | {split} | {s['n']} | "
                         f"{s['image_accuracy']} | {s['image_macro_f1']} | {s['sequence_accuracy']} | "
