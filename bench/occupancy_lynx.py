@@ -94,7 +94,7 @@ def main() -> None:
     if "scores" in results and not args.scores:
         lines += ["", "The scores run uses stand-in per-photo scores Pr(true | CNN label) from the verified 10% "
                       "(see bench/occupancy_lynx.py), not zoo.predict output."]
-    lines += ["", f"Driver: `nice -n 10 .venv/bin/python bench/occupancy_lynx.py --out {args.out}`"]
+    lines += ["", f"Driver: `.venv/bin/python bench/occupancy_lynx.py --runs {args.runs} --out {args.out}`"]
     write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
     print("\n".join(lines))
 
