@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/head_speed.py
 
-Steps, each timed: (1) lite0 embeddings of the 467 photos into an empty feature cache (cold),
+Steps, each timed: (1) lite0 embeddings of the 460 labelled photos into an empty feature cache (cold),
 (2) the same call again (read from the cache), (3) a linear head on the cached features, trained as in
 bench/heads_ablation.py (full-batch AdamW, 300 steps) and, for comparison, scikit-learn's logistic
 regression; valid accuracy of both on the authors' 96 valid photos. Writes bench/results/head_speed.{json,md}.

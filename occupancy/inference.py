@@ -26,7 +26,7 @@ class SamplerSpec:
     backend: str = "pymc"  # 'pymc' (PyMC's NUTS), 'nutpie', 'numpyro', or 'auto' (the fastest installed)
     chains: int = 4
     draws: int = 1000
-    tune: int = 500  # enough for these models: lynx ESS > 2800, R-hat <= 1.003 (bench/results/occupancy_speed.md)
+    tune: int = 500  # enough here: every lynx fit had bulk ESS > 2700, R-hat <= 1.004 (docs/occupancy.md)
     target_accept: float = 0.9
     cores: int | None = None  # None: min(chains, CPUs) for the pymc back-end
     seed: int = 20220422
