@@ -30,9 +30,20 @@ def find_runs(root: Path) -> tuple[list[Path], list[Path]]:
     return runs, fits
 
 
+def labels(paths: list[Path]) -> list[str]:
+    """Short names for run directories: the folder name, with as many parents as it takes to tell them apart."""
+    depth = 1
+    while depth < max((len(p.parts) for p in paths), default=1):
+        names = ["/".join(p.parts[-depth:]) for p in paths]
+        if len(set(names)) == len(names):
+            return names
+        depth += 1
+    return [str(p) for p in paths]
+
+
 def ml_table(runs: list[Path]) -> pd.DataFrame:
     rows = []
-    for run_dir in runs:
+    for run_dir, name in zip(runs, labels(runs)):
         metrics = json.loads((run_dir / "metrics.json").read_text())
         cfg = OmegaConf.load(run_dir / "config.yaml") if (run_dir / "config.yaml").is_file() else {}
         for split in ("valid", "test"):
@@ -41,7 +52,7 @@ def ml_table(runs: list[Path]) -> pd.DataFrame:
             for level in ("image", "sequence"):
                 block = metrics[split][level]
                 severity = block.get("mistake_severity", {})
-                rows.append({"run": run_dir.name, "model": OmegaConf.select(cfg, "model.name", default="?"),
+                rows.append({"run": name, "model": OmegaConf.select(cfg, "model.name", default="?"),
                              "img_size": OmegaConf.select(cfg, "model.img_size", default=None),
                              "split_kind": OmegaConf.select(cfg, "data.split.kind", default="?"),
                              "eval_split": split, "level": level, "n": block["n"],
@@ -53,17 +64,17 @@ def ml_table(runs: list[Path]) -> pd.DataFrame:
 def occupancy_table(fits: list[Path]) -> pd.DataFrame:
     """Parameters as rows, one `mean [q2.5, q97.5]` column per fit."""
     columns = {}
-    for fit in fits:
+    for fit, name in zip(fits, labels(fits)):
         summary = pd.read_csv(fit / "summary.csv").set_index("parameter")
-        columns[fit.name] = summary.apply(lambda r: f"{r['mean']:.2f} [{r['q2.5']:.2f}, {r['q97.5']:.2f}]", axis=1)
+        columns[name] = summary.apply(lambda r: f"{r['mean']:.2f} [{r['q2.5']:.2f}, {r['q97.5']:.2f}]", axis=1)
     return pd.DataFrame(columns)
 
 
 def diagnostics_table(fits: list[Path]) -> pd.DataFrame:
     rows = []
-    for fit in fits:
+    for fit, name in zip(fits, labels(fits)):
         summary = pd.read_csv(fit / "summary.csv")
-        rows.append({"fit": fit.name, "max_r_hat": summary["r_hat"].max(), "min_ess_bulk": summary["ess_bulk"].min()})
+        rows.append({"fit": name, "max_r_hat": summary["r_hat"].max(), "min_ess_bulk": summary["ess_bulk"].min()})
     return pd.DataFrame(rows)
 
 
@@ -82,7 +93,7 @@ def plot_occupancy(fits: list[Path], path: Path, pattern: str = r"^psi\[") -> Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tables = {f.name: pd.read_csv(f / "summary.csv") for f in fits}
+    tables = {name: pd.read_csv(f / "summary.csv") for f, name in zip(fits, labels(fits))}
     params = sorted({p for t in tables.values() for p in t["parameter"] if pd.Series([p]).str.contains(pattern).iloc[0]})
     if not params:
         return None

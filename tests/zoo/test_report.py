@@ -33,3 +33,15 @@ def test_report_tables(tmp_path):
     assert "| psi[lynx] | 0.60 [0.40, 0.80] | 0.40 [0.20, 0.60] |" in report
     assert (tmp_path / "out" / "occupancy.png").is_file()
     assert pd.read_csv(tmp_path / "out" / "ml_metrics.csv")["accuracy"].tolist() == [0.9, 0.9]
+
+
+def test_runs_and_fits_with_the_same_folder_name_are_told_apart(tmp_path):
+    _fake_train_run(tmp_path / "lite0" / "seed0", 0.9)
+    _fake_train_run(tmp_path / "lite2" / "seed0", 0.8)
+    _fake_fit(tmp_path / "study_a" / "fit", 0.6)
+    _fake_fit(tmp_path / "study_b" / "fit", 0.4)
+    runs, fits = find_runs(tmp_path)
+    report = build_report(runs, fits, tmp_path / "out").read_text()
+    assert "| lite0/seed0 |" in report and "| lite2/seed0 |" in report
+    assert "| psi[lynx] | 0.60 [0.40, 0.80] | 0.40 [0.20, 0.60] |" in report  # both fits kept, none overwritten
+    assert pd.read_csv(tmp_path / "out" / "occupancy_estimates.csv").columns.tolist() == ["parameter", "study_a/fit", "study_b/fit"]
