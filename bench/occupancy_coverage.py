@@ -69,9 +69,14 @@ def one_replicate(seed: int, confusion: np.ndarray, args) -> list[dict]:
     return rows
 
 
+def scored(df: pd.DataFrame) -> pd.DataFrame:
+    """Each interval's error, whether it covers the truth, and whether it is a marginal or a conditional."""
+    return df.assign(error=df["mean"] - df["truth"], covered=(df["q2.5"] <= df["truth"]) & (df["truth"] <= df["q97.5"]),
+                     kind=np.where(df["parameter"].str.contains(r"\|"), "conditional", "marginal"))
+
+
 def aggregate(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.assign(error=df["mean"] - df["truth"], covered=(df["q2.5"] <= df["truth"]) & (df["truth"] <= df["q97.5"]),
-                   kind=np.where(df["parameter"].str.contains(r"\|"), "conditional", "marginal"))
+    df = scored(df)
     by = df.groupby(["mode", "kind"]).agg(n=("covered", "size"), bias=("error", "mean"), rmse=("error", lambda e: float(np.sqrt(np.mean(e ** 2)))),
                                           coverage=("covered", "mean")).reset_index()
     overall = df.groupby("mode").agg(n=("covered", "size"), bias=("error", "mean"), rmse=("error", lambda e: float(np.sqrt(np.mean(e ** 2)))),
@@ -113,10 +118,9 @@ def main() -> None:
     ]
     for r in agg.itertuples():
         lines.append(f"| {r.mode} | {r.kind} | {r.n} | {r.bias:+.3f} | {r.rmse:.3f} | {r.coverage:.2f} |")
-    marginal = df[~df["parameter"].str.contains(r"\|")]
-    per_species = marginal.assign(error=marginal["mean"] - marginal["truth"],
-                                  covered=(marginal["q2.5"] <= marginal["truth"]) & (marginal["truth"] <= marginal["q97.5"]))
-    per_species = per_species.groupby(["parameter", "mode"]).agg(bias=("error", "mean"), coverage=("covered", "mean"))
+    intervals = scored(df)
+    per_species = (intervals[intervals["kind"] == "marginal"].groupby(["parameter", "mode"])
+                   .agg(bias=("error", "mean"), coverage=("covered", "mean")))
     lines += ["", "Marginal occupancy per species:", "", "| quantity | labels | bias | 95% coverage |", "|---|---|---|---|"]
     lines += [f"| {q} | {m} | {r.bias:+.3f} | {r.coverage:.2f} |" for (q, m), r in per_species.iterrows()]
     lines += ["", "Confusion matrix used (rows: true lynx, deer, chamois, other; columns: predicted):", "",
