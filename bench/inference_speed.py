@@ -7,7 +7,9 @@ in --image-dir (not committed), then measures, in one run and with the same torc
 - decode: images/s of one core decoding a JPEG fully vs in draft (reduced-size DCT) mode, and resizing;
 - forward: images/s of the model alone on a ready batch (batch 32, channels_last, inference_mode), also bf16;
 - naive: a single-process loop (PIL full decode, resize, normalise, forward in batches);
-- zoo: what `zoo.predict`/`zoo.features` do (draft decode in DataLoader workers, uint8 batches, channels_last).
+- zoo: `zoo.images.forward_batches` (draft decode in DataLoader workers, uint8 batches, channels_last), both
+  with the workers only decoding (this process runs the model with --threads) and with the model in every
+  worker, one thread each (what `zoo.predict` and the feature cache do on a CPU).
 Results go to bench/results/inference_speed.json and .md, with the machine load (`uptime`) before and after.
 """
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
-from zoo.images import find_images, load_image, make_loader, to_model_input
+from zoo.images import find_images, forward_batches, load_image, usable_cores
 from zoo.models import build_model
 from zoo.paths import CONFIG_DIR, PROJECT_DIR, sample_dir
 from zoo.runs import package_versions, write_json, write_text
@@ -112,13 +114,10 @@ def naive_rate(model, data, paths: list[Path], batch: int) -> float:
     return rate(len(paths), time.perf_counter() - t)
 
 
-def zoo_rate(model, data, paths: list[Path], batch: int, workers: int) -> float:
+def zoo_rate(forward, data, paths: list[Path], batch: int, workers: int, in_workers: bool) -> float:
     t = time.perf_counter()
-    n = 0
-    with torch.inference_mode():
-        for b in make_loader(paths, data, batch_size=batch, num_workers=workers):
-            model(to_model_input(b.images, data))
-            n += len(b.indices)
+    n = sum(len(indices) for indices, _, _ in forward_batches(forward, paths, data, batch_size=batch,
+                                                             num_workers=workers, in_workers=in_workers))
     assert n == len(paths)
     return rate(n, time.perf_counter() - t)
 
@@ -167,21 +166,27 @@ def main() -> None:
         if args.bf16:
             row["forward_only_bf16"] = forward_rate(model, data, args.batch, max(2, 128 // args.batch), torch.bfloat16)
         row["naive"] = naive_rate(model, data, paths, args.batch)
-        for w in args.workers:
+        for w in args.workers:  # loader processes decode, this process runs the model with its threads
             row[f"zoo_workers{w}"], row[f"zoo_workers{w}_cpu_ms"] = cpu_ms(
-                lambda: zoo_rate(model, data, paths, args.batch, w), len(paths))
+                lambda: zoo_rate(model, data, paths, args.batch, w, in_workers=False), len(paths))
+        # zoo.predict's CPU default: every loader process decodes and runs the model, one thread each
+        cores = usable_cores()
+        row["zoo_in_workers"], row["zoo_in_workers_cpu_ms"] = cpu_ms(
+            lambda: zoo_rate(model, data, paths, args.batch, cores, in_workers=True), len(paths))
+        ways = [f"zoo_workers{w}" for w in args.workers] + ["zoo_in_workers"]
         # on an idle machine, throughput is bounded by cores / CPU time per image: compare CPU costs
-        row["cpu_bound_zoo_vs_forward"] = round(
-            row["forward_cpu_ms"] / min(row[f"zoo_workers{w}_cpu_ms"] for w in args.workers), 3)
-        best = max(row[f"zoo_workers{w}"] for w in args.workers)
-        row["zoo_best_vs_forward"] = round(best / row["forward_only"], 3)
+        row["cpu_bound_zoo_vs_forward"] = round(row["forward_cpu_ms"] / min(row[f"{k}_cpu_ms"] for k in ways), 3)
+        row["zoo_best_vs_forward"] = round(max(row[k] for k in ways) / row["forward_only"], 3)
         if args.onnx:
             from zoo.models.onnx import OnnxForward
 
             onnx = OnnxForward(model, data.img_size, threads=args.threads)
             row["onnx_forward_only"] = forward_rate(onnx, data, args.batch, max(2, 128 // args.batch))
-            row["onnx_zoo_workers1"] = zoo_rate(onnx, data, paths, args.batch, 1)
-            row["onnx_zoo_vs_torch_forward"] = round(row["onnx_zoo_workers1"] / row["forward_only"], 3)
+            row["onnx_zoo_workers1"] = zoo_rate(onnx, data, paths, args.batch, 1, in_workers=False)
+            row["onnx_zoo_in_workers"] = zoo_rate(OnnxForward(model, data.img_size), data, paths, args.batch, cores,
+                                                  in_workers=True)  # one ONNX thread per loader process
+            row["onnx_zoo_vs_torch_forward"] = round(
+                max(row["onnx_zoo_workers1"], row["onnx_zoo_in_workers"]) / row["forward_only"], 3)
             model = model.to(memory_format=torch.channels_last)  # the export left it contiguous
         row["forward_only_again"] = forward_rate(model, data, args.batch, max(2, 128 // args.batch))
         results["models"][name] = row
@@ -194,7 +199,9 @@ def main() -> None:
 
 def markdown(r: dict) -> str:
     workers = sorted({k for m in r["models"].values() for k in m if k.startswith("zoo_workers") and "cpu" not in k})
-    head = ["model", "input px", "forward only", "naive loop", *[w.replace("zoo_", "zoo, ") for w in workers],
+    workers.append("zoo_in_workers")
+    head = ["model", "input px", "forward only", "naive loop",
+            *[f"zoo, {w[11:]} decoding workers" for w in workers[:-1]], "zoo, model in every worker (default)",
             "zoo best / forward", "forward only (again)", "CPU ms/img forward", "CPU ms/img zoo (fewest)",
             "forward / zoo CPU cost"]
     lines = [f"Images/s (wall clock) on {r['cores']} cores ({r['cpu_capability']}), torch threads {r['threads']}, "
@@ -213,10 +220,10 @@ def markdown(r: dict) -> str:
     lines += ["", f"One core, decode + resize to the model input: full decode {d.get('full_decode_resize')} img/s, "
                   f"draft mode {d.get('draft_decode_resize')} img/s."]
     if any("onnx_forward_only" in m for m in r["models"].values()):
-        lines += ["", "| model | ONNX Runtime forward only | zoo + ONNX Runtime, 1 worker | vs torch forward only |",
-                  "|---|---|---|---|"]
-        lines += [f"| {n} | {m['onnx_forward_only']} | {m['onnx_zoo_workers1']} | {m['onnx_zoo_vs_torch_forward']:.0%} |"
-                  for n, m in r["models"].items() if "onnx_forward_only" in m]
+        lines += ["", "| model | ONNX Runtime forward only | zoo + ONNX Runtime, 1 decoding worker | "
+                      "zoo + ONNX Runtime in every worker | best vs torch forward only |", "|---|---|---|---|---|"]
+        lines += [f"| {n} | {m['onnx_forward_only']} | {m['onnx_zoo_workers1']} | {m['onnx_zoo_in_workers']} | "
+                  f"{m['onnx_zoo_vs_torch_forward']:.0%} |" for n, m in r["models"].items() if "onnx_forward_only" in m]
     if any("forward_only_bf16" in m for m in r["models"].values()):
         lines += ["", "bf16 autocast forward: " + ", ".join(
             f"{n} {m['forward_only_bf16']}" for n, m in r["models"].items() if "forward_only_bf16" in m) + " img/s."]

@@ -10,6 +10,7 @@ images missing from the cache, and a killed run keeps every part it finished.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -25,7 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from zoo.images import VIEWS, make_loader, to_model_input
+from zoo.images import VIEWS, forward_batches
 from zoo.models import DataConfig, build_model, validate_model_cfg
 from zoo.runs import atomic_path, write_json
 
@@ -147,7 +148,7 @@ def compute_features(paths_or_records, model_cfg: Any, cache_dir: str | os.PathL
         log.info("features %s/%s: %d cached, %d to compute", cfg["name"], view, len(items) - len(todo), len(todo))
         if len(todo):
             cached.update(_compute_missing(forward, data, todo, view, folder, batch_size, num_workers,
-                                           chunk_size, progress, failures, device))
+                                           chunk_size, progress, failures, device, backend))
         done = items[items["media_id"].isin(cached.keys())]
         out_ids += done["media_id"].tolist()
         out_views += [view] * len(done)
@@ -159,7 +160,7 @@ def compute_features(paths_or_records, model_cfg: Any, cache_dir: str | os.PathL
 
 def _forward(model: nn.Module, data: DataConfig, backend: str, device):
     if backend == "torch":
-        return lambda x: embed(model, x)
+        return functools.partial(embed, model)  # picklable: loader processes may run it
     if backend != "onnx":
         raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
     if torch.device(device).type != "cpu":
@@ -170,24 +171,24 @@ def _forward(model: nn.Module, data: DataConfig, backend: str, device):
 
 
 def _compute_missing(forward, data, todo: pd.DataFrame, view, folder, batch_size, num_workers, chunk_size,
-                     progress, failures, device) -> dict[str, np.ndarray]:
+                     progress, failures, device, backend) -> dict[str, np.ndarray]:
+    """Embeddings of `todo`; ONNX Runtime runs beside the loader processes (see zoo.predict), torch in them."""
     ids = todo["media_id"].tolist()
-    loader = make_loader(todo["path"].tolist(), data, view, batch_size, num_workers)
     new: dict[str, np.ndarray] = {}
     pending_ids, pending = [], []
     bar = tqdm(total=len(ids), desc=f"features ({view})", unit="img", disable=not progress)
-    with torch.inference_mode():
-        for batch in loader:
-            for f in batch.failed:
-                failures.append((ids[f.index], f.path, view, f.error))
-            if len(batch.indices):
-                feats = forward(to_model_input(batch.images.to(device), data)).float().cpu().numpy()
-                pending_ids += [ids[i] for i in batch.indices.tolist()]
-                pending.append(feats)
-            if len(pending_ids) >= chunk_size:
-                new.update(_flush(folder, pending_ids, pending))
-                pending_ids, pending = [], []
-            bar.update(len(batch.indices) + len(batch.failed))
+    for indices, feats, failed in forward_batches(forward, todo["path"].tolist(), data, view, batch_size,
+                                                  num_workers=num_workers, device=device,
+                                                  in_workers=None if backend == "torch" else False):
+        for f in failed:
+            failures.append((ids[f.index], f.path, view, f.error))
+        if feats is not None:
+            pending_ids += [ids[i] for i in indices.tolist()]
+            pending.append(feats.numpy())
+        if len(pending_ids) >= chunk_size:
+            new.update(_flush(folder, pending_ids, pending))
+            pending_ids, pending = [], []
+        bar.update(len(indices) + len(failed))
     if pending_ids:
         new.update(_flush(folder, pending_ids, pending))
     bar.close()

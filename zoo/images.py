@@ -2,9 +2,13 @@
 
 JPEGs are decoded at reduced size (`Image.draft`: libjpeg's DCT scaling decodes a 2048x1536 camera-trap frame
 at 1/2, 1/4 or 1/8 scale, several times faster than a full decode), resized to the model input and returned
-as uint8 tensors; normalisation happens once per batch in the main process (`to_model_input`). A file that
-cannot be read becomes a failure record, never a crash: `collate_skip_failed` drops it from the batch and
-reports it.
+as uint8 tensors; normalisation happens once per batch (`to_model_input`). A file that cannot be read becomes a
+failure record, never a crash: `collate_skip_failed` drops it from the batch and reports it.
+
+`forward_batches` is the inference loop of `zoo.predict` and the feature cache. On a CPU each loader process
+decodes a whole batch and runs the model on it with one thread: the cores never wait for each other, which
+beats one process whose threads share every forward pass while other processes decode (bench/inference_speed.py).
+On a GPU the loader processes only decode and the main process runs the model.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -128,9 +132,16 @@ def collate_skip_failed(items) -> Batch:
     return Batch(indices, images, failed)
 
 
-def default_num_workers() -> int:
-    """Loader processes: decoding runs beside the forward pass, which keeps the cores busy with its threads."""
-    return min(4, os.cpu_count() or 1)
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def default_num_workers(forward_in_workers: bool = False) -> int:
+    """Loader processes: one per core when they also run the model, else a few decoders beside its threads."""
+    return usable_cores() if forward_in_workers else min(4, usable_cores())
 
 
 def make_loader(paths: Sequence[str | os.PathLike], data: DataConfig, view: str = "orig", batch_size: int = 32,
@@ -141,3 +152,52 @@ def make_loader(paths: Sequence[str | os.PathLike], data: DataConfig, view: str 
     return DataLoader(ImageDataset(paths, data, view), **batching, num_workers=num_workers,
                       collate_fn=collate_skip_failed, persistent_workers=False,
                       prefetch_factor=4 if num_workers else None)
+
+
+class ForwardBatches(Dataset):
+    """Item k: (indices, forward(images) or None, failures) of the k-th batch, computed where it is loaded."""
+
+    def __init__(self, images: ImageDataset, batches: Sequence[Sequence[int]], forward: Callable):
+        self.images, self.batches, self.forward = images, [list(b) for b in batches], forward
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, k: int):
+        batch = collate_skip_failed([self.images[i] for i in self.batches[k]])
+        if not len(batch.indices):
+            return batch.indices, None, batch.failed
+        with torch.inference_mode():
+            return batch.indices, self.forward(to_model_input(batch.images, self.images.data)), batch.failed
+
+
+def forward_batches(forward: Callable[[torch.Tensor], torch.Tensor], paths: Sequence[str | os.PathLike],
+                    data: DataConfig, view: str = "orig", batch_size: int = 32,
+                    batches: Sequence[Sequence[int]] | None = None, num_workers: int | None = None,
+                    device: str | torch.device = "cpu", in_workers: bool | None = None,
+                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, list[Failure]]]:
+    """(positions, forward(batch) on the CPU or None if all failed, failures) for each batch, in order.
+
+    in_workers (default: on the CPU with 2+ loader processes) runs `forward` inside the loader processes,
+    one torch thread each; `forward` must then be picklable where processes are spawned (macOS, Windows).
+    """
+    device = torch.device(device)
+    if in_workers is None:
+        in_workers = device.type == "cpu" and (num_workers is None or num_workers >= 2)
+    if in_workers and device.type != "cpu":
+        raise ValueError("the forward pass runs in the loader processes only on the CPU")
+    if batches is None:
+        batches = [range(i, min(i + batch_size, len(paths))) for i in range(0, len(paths), batch_size)]
+    if not in_workers:
+        for batch in make_loader(paths, data, view, num_workers=num_workers, batches=batches):
+            out = None
+            if len(batch.indices):
+                with torch.inference_mode():
+                    out = forward(to_model_input(batch.images.to(device), data)).float().cpu()
+            yield batch.indices, out, batch.failed
+        return
+    num_workers = default_num_workers(forward_in_workers=True) if num_workers is None else num_workers
+    loader = DataLoader(ForwardBatches(ImageDataset(paths, data, view), batches, forward), batch_size=None,
+                        num_workers=num_workers, prefetch_factor=2 if num_workers else None)
+    for indices, out, failed in loader:
+        yield indices, (out.float() if out is not None else None), failed

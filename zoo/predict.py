@@ -26,7 +26,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from zoo.images import find_images, make_loader, to_model_input
+from zoo.images import find_images, forward_batches
 from zoo.models import create_model, resolve_data_config
 from zoo.paths import CONFIG_DIR
 from zoo.runs import add_file_logging, file_sha256, package_versions, write_json, write_table
@@ -178,7 +178,8 @@ def part_rows(media_ids: list[str], logits: np.ndarray | None, error: str = "") 
 
 
 def label_images(model, data, records: pd.DataFrame, store: PartStore, batch_size: int, num_workers: int | None,
-                 device, flush_every: int, max_batches: int | None, progress: bool) -> bool:
+                 device, flush_every: int, max_batches: int | None, progress: bool,
+                 in_workers: bool | None = None) -> bool:
     """Label the records not yet in `store`; True when all are done.
 
     Batches are fixed slices of the input, and a restart skips whole finished batches, so every image is
@@ -196,20 +197,19 @@ def label_images(model, data, records: pd.DataFrame, store: PartStore, batch_siz
     log.info("%d images: %d done before, %d to label", len(records), len(records) - n_todo - len(no_path), n_todo)
     pending: list[pd.DataFrame] = []
     bar = tqdm(total=len(records), initial=len(records) - n_todo, desc="labelling", unit="img", disable=not progress)
-    with torch.inference_mode():
-        loader = make_loader(paths, data, num_workers=num_workers, batches=todo) if todo else []
-        for i, batch in enumerate(loader):
-            if batch.failed:
-                pending.append(part_rows([ids[f.index] for f in batch.failed], None, [f.error for f in batch.failed]))
-            if len(batch.indices):
-                logits = model(to_model_input(batch.images.to(device), data)).float().cpu().numpy()
-                pending.append(part_rows([ids[j] for j in batch.indices.tolist()], logits))
-            bar.update(len(batch.indices) + len(batch.failed))
-            if sum(map(len, pending)) >= flush_every:
-                store.write(store.next_number(), pd.concat(pending, ignore_index=True))
-                pending = []
-            if max_batches is not None and i + 1 >= max_batches:
-                break
+    batches = forward_batches(model, paths, data, batches=todo, num_workers=num_workers, device=device,
+                              in_workers=in_workers) if todo else []
+    for i, (indices, logits, failed) in enumerate(batches):
+        if failed:
+            pending.append(part_rows([ids[f.index] for f in failed], None, [f.error for f in failed]))
+        if logits is not None:
+            pending.append(part_rows([ids[j] for j in indices.tolist()], logits.numpy()))
+        bar.update(len(indices) + len(failed))
+        if sum(map(len, pending)) >= flush_every:
+            store.write(store.next_number(), pd.concat(pending, ignore_index=True))
+            pending = []
+        if max_batches is not None and i + 1 >= max_batches:
+            break
     if pending:
         store.write(store.next_number(), pd.concat(pending, ignore_index=True))
     bar.close()
@@ -252,10 +252,12 @@ def finish(records: pd.DataFrame, parts: pd.DataFrame, classes: list[str], tempe
 def predict(run_dir: str | os.PathLike, input: str | os.PathLike, output: str | os.PathLike, checkpoint: str = "best",
             batch_size: int = 32, num_workers: int | None = None, device: str = "auto", pooling: str | None = None,
             sequence_gap_s: float = 60.0, path_pattern: str | None = None, flush_every: int = 512,
-            max_batches: int | None = None, progress: bool = True, backend: str = "torch"):
+            max_batches: int | None = None, progress: bool = True, backend: str = "torch",
+            forward_in_workers: bool | None = None):
     """Label `input` with the run's model; returns (images, sequences, failed) or None if stopped early.
 
     backend: `torch`, or `onnx` (ONNX Runtime on the CPU: about twice PyTorch's speed for EfficientNet-Lite).
+    forward_in_workers: see `zoo.images.forward_batches` (default: yes on the CPU with 2+ loader processes).
     """
     if backend not in ("torch", "onnx"):
         raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
@@ -277,8 +279,10 @@ def predict(run_dir: str | os.PathLike, input: str | os.PathLike, output: str | 
         from zoo.models.onnx import OnnxForward
 
         model = OnnxForward(model, data.img_size)
+        if forward_in_workers is None:  # ONNX Runtime's threads scale well: its best is beside decoding workers
+            forward_in_workers = False
     complete = label_images(model, data, records, store, batch_size, num_workers, device, flush_every, max_batches,
-                            progress)
+                            progress, forward_in_workers)
     if not complete:
         log.warning("stopped after max_batches=%s; run again to continue from %s", max_batches, store.folder)
         return None
@@ -312,7 +316,7 @@ def main(cfg: DictConfig) -> None:
     predict(cfg.run_dir, cfg.input, cfg.output, checkpoint=cfg.checkpoint, batch_size=cfg.batch_size,
             num_workers=cfg.num_workers, device=cfg.device, pooling=cfg.pooling, sequence_gap_s=cfg.sequence_gap_s,
             path_pattern=cfg.path_pattern, flush_every=cfg.flush_every, max_batches=cfg.max_batches,
-            progress=cfg.progress, backend=cfg.backend)
+            progress=cfg.progress, backend=cfg.backend, forward_in_workers=cfg.forward_in_workers)
 
 
 if __name__ == "__main__":

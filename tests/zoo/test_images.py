@@ -3,8 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from zoo.images import (Failure, ImageDataset, collate_skip_failed, find_images, load_image, make_loader,
-                        to_model_input)
+from zoo.images import (Failure, ImageDataset, collate_skip_failed, find_images, forward_batches, load_image,
+                        make_loader, to_model_input)
 from zoo.models import DataConfig
 
 DATA = DataConfig(img_size=32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bilinear", resize="squash")
@@ -110,3 +110,29 @@ def test_data_config_rejects_bad_values():
         DataConfig(img_size=32, mean=(0.5,) * 3, std=(0.5,) * 3, resize="stretch")
     with pytest.raises(ValueError, match="std"):
         DataConfig(img_size=32, mean=(0.5,) * 3, std=(0.0, 0.5, 0.5))
+
+
+def test_forward_in_loader_processes_equals_forward_here(mixed_folder):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()).eval()
+    paths = find_images(mixed_folder)
+    runs = {}
+    for name, workers, in_workers in (("here", 0, False), ("decoders", 2, False), ("in_workers", 2, True)):
+        outs, failed = [], []
+        for indices, out, fails in forward_batches(model, paths, DATA, batch_size=2, num_workers=workers,
+                                                   in_workers=in_workers):
+            assert out is None or out.shape == (len(indices), 4)
+            outs += list(zip(indices.tolist(), out.numpy() if out is not None else []))
+            failed += [f.index for f in fails]
+        runs[name] = (outs, failed)
+    here_outs, here_failed = runs["here"]
+    assert [i for i, _ in here_outs] == [0, 1, 5] and here_failed == [2, 3, 4]  # in order, every image once
+    for name in ("decoders", "in_workers"):
+        outs, failed = runs[name]
+        assert failed == here_failed and [i for i, _ in outs] == [0, 1, 5]
+        np.testing.assert_allclose(np.stack([o for _, o in outs]), np.stack([o for _, o in here_outs]), atol=1e-5)
+
+
+def test_forward_in_loader_processes_is_cpu_only(mixed_folder):
+    with pytest.raises(ValueError, match="only on the CPU"):
+        next(forward_batches(torch.nn.Identity(), find_images(mixed_folder), DATA, device="meta", in_workers=True))

@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+import zoo.images as images_module
 import zoo.predict as predict_module
 from zoo.models import create_model
 from zoo.predict import predict
@@ -66,7 +67,7 @@ def test_a_crash_mid_way_keeps_finished_batches(run_dir, photos, tmp_path, monke
     folder = photos[0].parent.parent
     whole = tmp_path / "whole" / "pred.parquet"
     predict(run_dir, folder, whole, batch_size=2, num_workers=0, flush_every=1, progress=False)
-    real, calls = predict_module.to_model_input, []
+    real, calls = images_module.to_model_input, []
 
     def crash_on_third_batch(images, data):
         calls.append(len(images))
@@ -74,12 +75,12 @@ def test_a_crash_mid_way_keeps_finished_batches(run_dir, photos, tmp_path, monke
             raise RuntimeError("power cut")
         return real(images, data)
 
-    monkeypatch.setattr(predict_module, "to_model_input", crash_on_third_batch)
+    monkeypatch.setattr(images_module, "to_model_input", crash_on_third_batch)
     out = tmp_path / "crashed" / "pred.parquet"
     with pytest.raises(RuntimeError, match="power cut"):
         predict(run_dir, folder, out, batch_size=2, num_workers=0, flush_every=1, progress=False)
     calls.clear()
-    monkeypatch.setattr(predict_module, "to_model_input", lambda images, data: calls.append(len(images)) or real(images, data))
+    monkeypatch.setattr(images_module, "to_model_input", lambda images, data: calls.append(len(images)) or real(images, data))
     predict(run_dir, folder, out, batch_size=2, num_workers=0, flush_every=1, progress=False)
     assert sum(calls) == 8 - 2 * 2  # 8 readable photos; the two batches finished before the crash are not redone
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(whole))

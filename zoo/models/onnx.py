@@ -6,6 +6,7 @@ and is then called like it: float NCHW tensor in, logits (or pooled features) te
 """
 from __future__ import annotations
 
+import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -29,7 +30,7 @@ class OnnxForward:
     def __init__(self, model: nn.Module, img_size: int, output: str = "logits", threads: int | None = None,
                  path: str | Path | None = None):
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401
         except ImportError as exc:
             raise ImportError("backend=onnx needs `pip install onnxruntime onnx`") from exc
         if output not in ("logits", "features"):
@@ -39,11 +40,24 @@ class OnnxForward:
         if path is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="zoo-onnx-")
             path = Path(self._tmp.name) / "model.onnx"
-        export_onnx(module, img_size, path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.path, self.threads = export_onnx(module, img_size, path), threads
+        self._session, self._pid = None, None
+
+    @property
+    def session(self):
+        """This process's session (opened on first use: a loader process opens its own, with its one thread)."""
+        if self._session is None or self._pid != os.getpid():
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self.threads or torch.get_num_threads()
+            options.inter_op_num_threads = 1
+            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self._pid = os.getpid()
+        return self._session
+
+    def __getstate__(self):  # sent to spawned loader processes: the file, not the session
+        return {**self.__dict__, "_session": None, "_pid": None, "_tmp": None}
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         x = x.detach().to("cpu", torch.float32).contiguous().numpy()
