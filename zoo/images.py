@@ -12,6 +12,7 @@ On a GPU the loader processes only decode and the main process runs the model.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -140,8 +141,17 @@ def usable_cores() -> int:
 
 
 def default_num_workers(forward_in_workers: bool = False) -> int:
-    """Loader processes: one per core when they also run the model, else a few decoders beside its threads."""
-    return usable_cores() if forward_in_workers else min(4, usable_cores())
+    """Loader processes: one per core (at most 8) when they also run the model, else a few decoders."""
+    return min(8 if forward_in_workers else 4, usable_cores())
+
+
+def _share_cores(workers: int):
+    """worker_init_fn giving each of `workers` loader processes its share of the cores as torch threads."""
+    return functools.partial(_set_threads, max(1, usable_cores() // max(1, workers)))
+
+
+def _set_threads(threads: int, worker_id: int) -> None:
+    torch.set_num_threads(threads)
 
 
 def make_loader(paths: Sequence[str | os.PathLike], data: DataConfig, view: str = "orig", batch_size: int = 32,
@@ -179,7 +189,8 @@ def forward_batches(forward: Callable[[torch.Tensor], torch.Tensor], paths: Sequ
     """(positions, forward(batch) on the CPU or None if all failed, failures) for each batch, in order.
 
     in_workers (default: on the CPU with 2+ loader processes) runs `forward` inside the loader processes,
-    one torch thread each; `forward` must then be picklable where processes are spawned (macOS, Windows).
+    each with its share of the cores as torch threads (one each with the default of one process per core, up
+    to 8); `forward` must then be picklable where processes are spawned (macOS, Windows).
     """
     device = torch.device(device)
     if in_workers is None:
@@ -198,6 +209,7 @@ def forward_batches(forward: Callable[[torch.Tensor], torch.Tensor], paths: Sequ
         return
     num_workers = default_num_workers(forward_in_workers=True) if num_workers is None else num_workers
     loader = DataLoader(ForwardBatches(ImageDataset(paths, data, view), batches, forward), batch_size=None,
-                        num_workers=num_workers, prefetch_factor=2 if num_workers else None)
+                        num_workers=num_workers, prefetch_factor=2 if num_workers else None,
+                        worker_init_fn=_share_cores(num_workers) if num_workers else None)
     for indices, out, failed in loader:
         yield indices, (out.float() if out is not None else None), failed
