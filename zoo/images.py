@@ -6,8 +6,9 @@ as uint8 tensors; normalisation happens once per batch (`to_model_input`). A fil
 failure record, never a crash: `collate_skip_failed` drops it from the batch and reports it.
 
 `forward_batches` is the inference loop of `zoo.predict` and the feature cache. On a CPU each loader process
-decodes a whole batch and runs the model on it with one thread: the cores never wait for each other, which
-beats one process whose threads share every forward pass while other processes decode (bench/inference_speed.py).
+decodes a whole batch and runs the model on it with its share of the cores (one thread on a small machine): the
+cores never wait for each other, which beats one process whose threads share every forward pass while other
+processes decode (bench/inference_speed.py).
 On a GPU the loader processes only decode and the main process runs the model.
 """
 from __future__ import annotations
