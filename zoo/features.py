@@ -148,7 +148,7 @@ def compute_features(paths_or_records, model_cfg: Any, cache_dir: str | os.PathL
         log.info("features %s/%s: %d cached, %d to compute", cfg["name"], view, len(items) - len(todo), len(todo))
         if len(todo):
             cached.update(_compute_missing(forward, data, todo, view, folder, batch_size, num_workers,
-                                           chunk_size, progress, failures, device, backend))
+                                           chunk_size, progress, failures, device))
         done = items[items["media_id"].isin(cached.keys())]
         out_ids += done["media_id"].tolist()
         out_views += [view] * len(done)
@@ -171,15 +171,13 @@ def _forward(model: nn.Module, data: DataConfig, backend: str, device):
 
 
 def _compute_missing(forward, data, todo: pd.DataFrame, view, folder, batch_size, num_workers, chunk_size,
-                     progress, failures, device, backend) -> dict[str, np.ndarray]:
-    """Embeddings of `todo`; ONNX Runtime runs beside the loader processes (see zoo.predict), torch in them."""
+                     progress, failures, device) -> dict[str, np.ndarray]:
     ids = todo["media_id"].tolist()
     new: dict[str, np.ndarray] = {}
     pending_ids, pending = [], []
     bar = tqdm(total=len(ids), desc=f"features ({view})", unit="img", disable=not progress)
     for indices, feats, failed in forward_batches(forward, todo["path"].tolist(), data, view, batch_size,
-                                                  num_workers=num_workers, device=device,
-                                                  in_workers=None if backend == "torch" else False):
+                                                  num_workers=num_workers, device=device):
         for f in failed:
             failures.append((ids[f.index], f.path, view, f.error))
         if feats is not None:

@@ -194,8 +194,9 @@ def forward_batches(forward: Callable[[torch.Tensor], torch.Tensor], paths: Sequ
     to 8); `forward` must then be picklable where processes are spawned (macOS, Windows).
     """
     device = torch.device(device)
-    if in_workers is None:
-        in_workers = device.type == "cpu" and (num_workers is None or num_workers >= 2)
+    if in_workers is None:  # a forward with `in_loader_processes = False` (ONNX Runtime) prefers its own threads
+        in_workers = (device.type == "cpu" and (num_workers is None or num_workers >= 2)
+                      and getattr(forward, "in_loader_processes", True))
     if in_workers and device.type != "cpu":
         raise ValueError("the forward pass runs in the loader processes only on the CPU")
     if batches is None:

@@ -279,8 +279,6 @@ def predict(run_dir: str | os.PathLike, input: str | os.PathLike, output: str | 
         from zoo.models.onnx import OnnxForward
 
         model = OnnxForward(model, data.img_size)
-        if forward_in_workers is None:  # ONNX Runtime's threads scale well: its best is beside decoding workers
-            forward_in_workers = False
     complete = label_images(model, data, records, store, batch_size, num_workers, device, flush_every, max_batches,
                             progress, forward_in_workers)
     if not complete:

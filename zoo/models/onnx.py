@@ -27,6 +27,10 @@ class _Features(nn.Module):
 class OnnxForward:
     """The model's forward pass (`output="logits"`) or pooled features (`"features"`) in ONNX Runtime."""
 
+    # its threads scale well: by default zoo.images.forward_batches runs it here, beside decoding workers
+    # (faster than one session in every loader process, bench/inference_speed.py)
+    in_loader_processes = False
+
     def __init__(self, model: nn.Module, img_size: int, output: str = "logits", threads: int | None = None,
                  path: str | Path | None = None):
         try:
