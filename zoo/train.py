@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
+from timm.utils import ModelEmaV3
 from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm.auto import tqdm
 
@@ -52,6 +53,9 @@ class TrainConfig:
     warmup_epochs: float = 0.5    # linear warm-up at the start of each stage, then cosine decay
     balance: str = "none"         # none | sampler (class-balanced batches) | loss (class weights)
     early_stopping_patience: int = 3  # epochs without a lower validation loss (stage 2)
+    # exponential moving average of the weights (timm's ModelEmaV3, decay warmed up from 0 over the
+    # first steps): validation, checkpoints' inference weights and predictions use the average; null: off
+    ema_decay: Optional[float] = None
     num_workers: int = 2
     max_batches_per_epoch: Optional[int] = None  # for smoke tests
     # timm's EfficientNet init draws a new 12-class head with logits of std ~3 (an initial loss of ~5):
@@ -70,6 +74,8 @@ def train_config(cfg: Any) -> DictConfig:
         raise ValueError(f"train.optimizer = {merged.optimizer!r}; expected one of {OPTIMIZERS}")
     if merged.balance not in BALANCING:
         raise ValueError(f"train.balance = {merged.balance!r}; expected one of {BALANCING}")
+    if merged.ema_decay is not None and not 0 < merged.ema_decay < 1:
+        raise ValueError(f"train.ema_decay must be in (0, 1) or null, got {merged.ema_decay}")
     if not 0 <= merged.frozen_epochs <= merged.epochs:
         raise ValueError(f"train.frozen_epochs must be in [0, epochs={merged.epochs}], got {merged.frozen_epochs}")
     return merged
@@ -146,6 +152,7 @@ class Trainer:
         self.criterion = heads.build_loss(head_cfg, classes, taxonomy, class_weights=weights)
         self.backbone_params, self.head_params = _split_parameters(model)
         self.optimizer = self._optimizer()
+        self.ema = (ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True) if recipe.ema_decay else None)
         self.epoch, self.step, self.best_loss, self.bad_epochs, self.stopped = 0, 0, math.inf, 0, False
         self.history: list[dict[str, float]] = []
 
@@ -196,6 +203,8 @@ class Trainer:
             loss.backward()
             self.optimizer.step()
             self.step += 1
+            if self.ema is not None:
+                self.ema.update(self.model, step=self.step)
             total, count = total + loss.item() * len(y), count + len(y)
             if self.recipe.max_batches_per_epoch and i + 1 >= self.recipe.max_batches_per_epoch:
                 break
@@ -239,22 +248,31 @@ class Trainer:
         test_flip = self.recipe.augment.test_flip if test_flip is None else test_flip
         loader = make_loader(records["path"].tolist(), self.data_cfg, batch_size=self.recipe.eval_batch_size,
                              num_workers=self.recipe.num_workers)
-        self.model.eval()
+        model = self.inference_model
+        model.eval()
         out = np.full((len(records), len(self.classes)), np.nan, dtype=np.float32)
         for batch in loader:
             if batch.failed:
                 raise OSError(f"images became unreadable since ingestion: {[f.path for f in batch.failed]}")
             x = to_model_input(batch.images, self.data_cfg).to(self.device)
-            logits = self.model(x)
+            logits = model(x)
             if test_flip:
-                logits = (logits + self.model(torch.flip(x, dims=[3]))) / 2
+                logits = (logits + model(torch.flip(x, dims=[3]))) / 2
             out[batch.indices.numpy()] = logits.float().cpu().numpy()
         return out
 
+    @property
+    def inference_model(self) -> torch.nn.Module:
+        """The weights that are validated, saved for inference and predicted with: the average if any."""
+        return self.ema.module if self.ema is not None else self.model
+
     # --- checkpoints ----------------------------------------------------------------------------
     def save_checkpoint(self, path: Path, temperature: float = 1.0) -> None:
+        # "model" holds the inference weights (what zoo.predict loads); "trained" the raw ones under an average
         state = {
-            "model": self.model.state_dict(), "classes": self.classes, "model_cfg": self.model_cfg,
+            "model": self.inference_model.state_dict(),
+            "trained": self.model.state_dict() if self.ema is not None else None,
+            "classes": self.classes, "model_cfg": self.model_cfg,
             "temperature": temperature, "epoch": self.epoch, "step": self.step, "best_loss": self.best_loss,
             "bad_epochs": self.bad_epochs, "stopped": self.stopped, "history": self.history,
             "optimizer": self.optimizer.state_dict(), "rng": _rng_state(),
@@ -268,7 +286,15 @@ class Trainer:
         state = torch.load(path, map_location=self.device, weights_only=False)
         if state["classes"] != self.classes:
             raise ValueError(f"{path} was trained on classes {state['classes']}, this run has {self.classes}")
-        self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            if state.get("trained") is None:
+                raise ValueError(f"{path} was trained without train.ema_decay; resume it without, or start a new run")
+            self.ema.module.load_state_dict(state["model"])
+            self.model.load_state_dict(state["trained"])
+        else:
+            if state.get("trained") is not None:
+                raise ValueError(f"{path} was trained with train.ema_decay; resume it with the same value")
+            self.model.load_state_dict(state["model"])
         if weights_only:
             return
         self.optimizer.load_state_dict(state["optimizer"])

@@ -87,3 +87,32 @@ def test_same_seed_same_result_and_exact_resume(photos, tmp_path, monkeypatch):
 def test_config_typo_fails_by_name(photos, tmp_path):
     with pytest.raises(Exception, match="frozen_epoch"):
         run(tiny_config(photos, tmp_path / "t", "+train.frozen_epoch=1"))
+
+
+def test_weight_average_is_what_is_validated_saved_and_resumed(photos, tmp_path, monkeypatch):
+    ema = "train.ema_decay=0.5"
+    plain = torch.load(run(tiny_config(photos, tmp_path / "plain")) / "checkpoints" / "last.pt", weights_only=False)
+    whole = torch.load(run(tiny_config(photos, tmp_path / "a", ema)) / "checkpoints" / "last.pt", weights_only=False)
+    # same training trajectory: the raw weights are the plain run's, the saved inference weights their average
+    assert all(torch.equal(plain["model"][k], whole["trained"][k]) for k in plain["model"])
+    assert not torch.equal(whole["model"]["conv_stem.weight"], whole["trained"]["conv_stem.weight"])
+
+    original = Trainer._train_epoch
+
+    def dies_in_epoch_two(self, frozen):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return original(self, frozen)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", dies_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_config(photos, tmp_path / "b", ema))
+    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    with pytest.raises(ValueError, match="ema_decay"):
+        run(tiny_config(photos, tmp_path / "b", "resume=true"))
+    resumed = torch.load(run(tiny_config(photos, tmp_path / "b", ema, "resume=true")) / "checkpoints" / "last.pt",
+                         weights_only=False)
+    for key in ("model", "trained"):
+        assert all(torch.equal(whole[key][k], resumed[key][k]) for k in whole[key])
+    with pytest.raises(ValueError, match="ema_decay"):
+        run(tiny_config(photos, tmp_path / "c", "train.ema_decay=1.5"))
