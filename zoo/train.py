@@ -152,7 +152,7 @@ class Trainer:
         self.criterion = heads.build_loss(head_cfg, classes, taxonomy, class_weights=weights)
         self.backbone_params, self.head_params = _split_parameters(model)
         self.optimizer = self._optimizer()
-        self.ema = (ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True) if recipe.ema_decay else None)
+        self.ema = ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True) if recipe.ema_decay else None
         self.epoch, self.step, self.best_loss, self.bad_epochs, self.stopped = 0, 0, math.inf, 0, False
         self.history: list[dict[str, float]] = []
 

@@ -39,6 +39,21 @@ def tiny_config(photos, run_dir, *overrides):
             "threads=1", f"run_dir={run_dir}", *overrides])
 
 
+def kill_in_epoch_two(monkeypatch, cfg):
+    """Run `cfg` until its second epoch starts, as if the process were killed there."""
+    original = Trainer._train_epoch
+
+    def dies_in_epoch_two(self, frozen):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return original(self, frozen)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_train_epoch", dies_in_epoch_two)
+        with pytest.raises(KeyboardInterrupt):
+            run(cfg)
+
+
 def test_run_writes_everything(photos, tmp_path):
     run_dir = run(tiny_config(photos, tmp_path / "run"))
     for name in ("config.yaml", "versions.json", "classes.json", "metrics.json", "records.parquet", "taxonomy.csv",
@@ -64,17 +79,7 @@ def test_same_seed_same_result_and_exact_resume(photos, tmp_path, monkeypatch):
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
     # kill a third run during its second epoch, then resume it
-    original = Trainer._train_epoch
-
-    def dies_in_epoch_two(self, frozen):
-        if self.epoch == 1:
-            raise KeyboardInterrupt
-        return original(self, frozen)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", dies_in_epoch_two)
-    with pytest.raises(KeyboardInterrupt):
-        run(tiny_config(photos, tmp_path / "c"))
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    kill_in_epoch_two(monkeypatch, tiny_config(photos, tmp_path / "c"))
     with pytest.raises(FileExistsError, match="resume=true"):
         run(tiny_config(photos, tmp_path / "c"))
     resumed = run(tiny_config(photos, tmp_path / "c", "resume=true"))
@@ -97,17 +102,7 @@ def test_weight_average_is_what_is_validated_saved_and_resumed(photos, tmp_path,
     assert all(torch.equal(plain["model"][k], whole["trained"][k]) for k in plain["model"])
     assert not torch.equal(whole["model"]["conv_stem.weight"], whole["trained"]["conv_stem.weight"])
 
-    original = Trainer._train_epoch
-
-    def dies_in_epoch_two(self, frozen):
-        if self.epoch == 1:
-            raise KeyboardInterrupt
-        return original(self, frozen)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", dies_in_epoch_two)
-    with pytest.raises(KeyboardInterrupt):
-        run(tiny_config(photos, tmp_path / "b", ema))
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
+    kill_in_epoch_two(monkeypatch, tiny_config(photos, tmp_path / "b", ema))
     with pytest.raises(ValueError, match="ema_decay"):
         run(tiny_config(photos, tmp_path / "b", "resume=true"))
     resumed = torch.load(run(tiny_config(photos, tmp_path / "b", ema, "resume=true")) / "checkpoints" / "last.pt",
