@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from zoo.images import make_loader, to_model_input
+from zoo.images import forward_batches
 from zoo.predict import load_run
 
 RESULTS = Path(__file__).parent / "results"
@@ -29,16 +29,19 @@ def view_probs(run: Path, sizes: list[int]) -> tuple[dict[str, np.ndarray], np.n
     table = pd.read_csv(run / "predictions_images.csv")
     valid = table[table["split"] == "valid"].reset_index(drop=True)
     y = valid["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+    def plain_and_flipped(x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([model(x).softmax(1), model(torch.flip(x, dims=[3])).softmax(1)], dim=1)
+
     probs = {}
     for size in dict.fromkeys([data.img_size, *sizes]):
         view = dataclasses.replace(data, img_size=size)
-        plain, flipped = [], []
-        with torch.inference_mode():
-            for batch in make_loader(valid["path"].tolist(), view, batch_size=32, num_workers=1):
-                x = to_model_input(batch.images, view).contiguous(memory_format=torch.channels_last)
-                plain.append(model(x).softmax(1))
-                flipped.append(model(torch.flip(x, dims=[3])).softmax(1))
-        probs[str(size)], probs[f"{size}_flip"] = torch.cat(plain).numpy(), torch.cat(flipped).numpy()
+        both = np.full((len(valid), 2, len(classes)), np.nan, dtype=np.float32)
+        for indices, out, failed in forward_batches(plain_and_flipped, valid["path"].tolist(), view,
+                                                    num_workers=1, in_workers=False):
+            if failed:
+                raise OSError(f"unreadable photos: {[f.path for f in failed]}")
+            both[indices.numpy()] = out.numpy()
+        probs[str(size)], probs[f"{size}_flip"] = both[:, 0], both[:, 1]
     return probs, y, data.img_size
 
 
