@@ -52,6 +52,9 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_epochs: float = 0.5    # linear warm-up at the start of each stage, then cosine decay
     balance: str = "none"         # none | sampler (class-balanced batches) | loss (class weights)
+    # class weights are count ** -balance_power: 1 = inverse frequency (a class of 3 photos weighs 38x one
+    # of 114), 0.5 = inverse square root (6x), softer on the common classes
+    balance_power: float = 1.0
     early_stopping_patience: int = 3  # epochs without a lower validation loss (stage 2)
     # exponential moving average of the weights (timm's ModelEmaV3, decay warmed up from 0 over the
     # first steps): validation, checkpoints' inference weights and predictions use the average; null: off
@@ -74,6 +77,8 @@ def train_config(cfg: Any) -> DictConfig:
         raise ValueError(f"train.optimizer = {merged.optimizer!r}; expected one of {OPTIMIZERS}")
     if merged.balance not in BALANCING:
         raise ValueError(f"train.balance = {merged.balance!r}; expected one of {BALANCING}")
+    if not 0 < merged.balance_power <= 1:
+        raise ValueError(f"train.balance_power must be in (0, 1], got {merged.balance_power}")
     if merged.ema_decay is not None and not 0 < merged.ema_decay < 1:
         raise ValueError(f"train.ema_decay must be in (0, 1) or null, got {merged.ema_decay}")
     if not 0 <= merged.frozen_epochs <= merged.epochs:
@@ -225,8 +230,7 @@ class Trainer:
         generator = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
         sampler = None
         if self.recipe.balance == "sampler":
-            counts = np.bincount(self.train_set.targets, minlength=len(self.classes))
-            weights = 1.0 / counts[self.train_set.targets]
+            weights = self._class_weights()[self.train_set.targets]
             sampler = WeightedRandomSampler(weights, len(weights), replacement=True, generator=generator)
         return DataLoader(self.train_set, batch_size=self.recipe.batch_size, shuffle=sampler is None,
                           sampler=sampler, generator=generator, num_workers=self.recipe.num_workers,
@@ -311,8 +315,14 @@ class Trainer:
         return torch.optim.AdamW(groups, weight_decay=self.recipe.weight_decay)
 
     def _class_weights(self) -> np.ndarray:
-        counts = np.bincount(self.train_set.targets, minlength=len(self.classes)).astype(float)
-        return len(counts) * (1 / counts) / np.sum(1 / counts)
+        return class_weights(self.train_set.targets, len(self.classes), self.recipe.balance_power)
+
+
+def class_weights(targets: np.ndarray, n_classes: int, power: float = 1.0) -> np.ndarray:
+    """count ** -power per class, scaled to mean 1 over the classes present (absent classes weigh 0)."""
+    counts = np.bincount(targets, minlength=n_classes).astype(float)
+    weights = np.divide(1.0, counts ** power, out=np.zeros_like(counts), where=counts > 0)
+    return weights * np.count_nonzero(counts) / weights.sum()
 
 
 def finish(trainer: Trainer, records: pd.DataFrame, run_dir: Path, head_cfg, taxonomy) -> dict[str, Any]:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
 from camtrap_files import make_jpeg
 from zoo.paths import CONFIG_DIR
-from zoo.train import Trainer, run
+from zoo.train import Trainer, class_weights, run
 
 COLOURS = {"lynx": (200, 120, 40), "renard": (40, 160, 60), "humain": (60, 60, 200)}
 
@@ -111,3 +112,13 @@ def test_weight_average_is_what_is_validated_saved_and_resumed(photos, tmp_path,
         assert all(torch.equal(whole[key][k], resumed[key][k]) for k in whole[key])
     with pytest.raises(ValueError, match="ema_decay"):
         run(tiny_config(photos, tmp_path / "c", "train.ema_decay=1.5"))
+
+
+def test_class_weights_follow_the_balance_power(photos, tmp_path):
+    targets = np.repeat([0, 1, 3], [1, 4, 16])  # class 2 has no photo
+    inverse = class_weights(targets, 4, power=1.0)
+    np.testing.assert_allclose(inverse, np.array([1, 1 / 4, 0, 1 / 16]) * 3 / (1 + 1 / 4 + 1 / 16))
+    np.testing.assert_allclose(class_weights(targets, 4, power=0.5),
+                               np.array([1, 1 / 2, 0, 1 / 4]) * 3 / (1 + 1 / 2 + 1 / 4))
+    with pytest.raises(ValueError, match="balance_power"):
+        run(tiny_config(photos, tmp_path / "p", "train.balance=loss", "train.balance_power=0"))
