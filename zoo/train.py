@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 import heads
 from heads.calibration import fit_temperature
-from zoo.augment import AugmentConfig, train_transform
+from zoo.augment import AugmentConfig, mix_batch, train_transform
 from zoo.data import load_study
 from zoo.datasets import RecordsImageDataset, readable_records
 from zoo.evaluate import evaluate_split, plot_confusion, plot_history, prediction_frame, sequence_table, softmax
@@ -79,6 +79,10 @@ def train_config(cfg: Any) -> DictConfig:
         raise ValueError(f"train.balance = {merged.balance!r}; expected one of {BALANCING}")
     if not 0 < merged.balance_power <= 1:
         raise ValueError(f"train.balance_power must be in (0, 1], got {merged.balance_power}")
+    augment = merged.augment
+    if augment.mixup_alpha < 0 or augment.cutmix_alpha < 0 or not 0 <= augment.mix_prob <= 1:
+        raise ValueError("train.augment: mixup_alpha and cutmix_alpha must be >= 0 (0 = off) and mix_prob in [0, 1], "
+                         f"got {augment.mixup_alpha}, {augment.cutmix_alpha}, {augment.mix_prob}")
     if merged.ema_decay is not None and not 0 < merged.ema_decay < 1:
         raise ValueError(f"train.ema_decay must be in (0, 1) or null, got {merged.ema_decay}")
     if not 0 <= merged.frozen_epochs <= merged.epochs:
@@ -203,7 +207,11 @@ class Trainer:
             self._set_learning_rates(frozen, i, steps)
             x = x.to(self.device).to(memory_format=torch.channels_last)
             y = y.to(self.device)
-            loss = self.criterion(self.model(x), y)
+            x, partner_y, lam = mix_batch(x, y, self.recipe.augment)
+            logits = self.model(x)
+            loss = self.criterion(logits, y)
+            if lam < 1:
+                loss = lam * loss + (1 - lam) * self.criterion(logits, partner_y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

@@ -122,3 +122,17 @@ def test_class_weights_follow_the_balance_power(photos, tmp_path):
                                np.array([1, 1 / 2, 0, 1 / 4]) * 3 / (1 + 1 / 2 + 1 / 4))
     with pytest.raises(ValueError, match="balance_power"):
         run(tiny_config(photos, tmp_path / "p", "train.balance=loss", "train.balance_power=0"))
+
+
+def test_batch_mixing_changes_training_and_resumes_exactly(photos, tmp_path, monkeypatch):
+    mixing = ("train.augment.mixup_alpha=0.4", "train.augment.cutmix_alpha=1.0")
+    plain = torch.load(run(tiny_config(photos, tmp_path / "plain")) / "checkpoints" / "last.pt", weights_only=False)
+    whole = torch.load(run(tiny_config(photos, tmp_path / "a", *mixing)) / "checkpoints" / "last.pt",
+                       weights_only=False)
+    assert not torch.equal(plain["model"]["conv_stem.weight"], whole["model"]["conv_stem.weight"])
+    kill_in_epoch_two(monkeypatch, tiny_config(photos, tmp_path / "b", *mixing))
+    resumed = torch.load(run(tiny_config(photos, tmp_path / "b", *mixing, "resume=true")) / "checkpoints" / "last.pt",
+                         weights_only=False)
+    assert all(torch.equal(whole["model"][k], resumed["model"][k]) for k in whole["model"])
+    with pytest.raises(ValueError, match="mix_prob"):
+        run(tiny_config(photos, tmp_path / "c", "train.augment.mix_prob=1.5"))
