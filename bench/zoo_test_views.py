@@ -3,7 +3,9 @@
     .venv/bin/python bench/zoo_test_views.py --name lite2_320 runs/bench/lite2_320/authors_seed{0,1,2}
 
 For each run, the valid photos of its `predictions_images.csv` are classified by its best checkpoint at
-its own size, at `--sizes`, and mirrored; views are combined by averaging softmax probabilities. One line
+its own size, at `--sizes`, and mirrored; views are combined by averaging softmax probabilities. A size
+alone ("instead") tests the train-test resolution discrepancy of Touvron et al. (2019, FixRes): random
+resized crops show objects larger in training than a whole test frame does. One line
 per run and a mean ± sd line go to bench/results/zoo_test_views.md.
 """
 from __future__ import annotations
@@ -49,6 +51,8 @@ def combinations(own: int, sizes: list[int]) -> dict[str, list[str]]:
     combos = {"own size": [str(own)], "+ flip": [str(own), f"{own}_flip"]}
     for size in sizes:
         if size != own:
+            combos[f"{size} px instead"] = [str(size)]  # FixRes: crops enlarge training objects
+            combos[f"{size} px instead + flip"] = [str(size), f"{size}_flip"]
             combos[f"+ {size} px"] = [str(own), str(size)]
             combos[f"+ flip + {size} px + flip"] = [str(own), f"{own}_flip", str(size), f"{size}_flip"]
     return combos
