@@ -55,7 +55,7 @@ def load_run(run_dir: str | os.PathLike, checkpoint: str = "best", device: str |
     model.load_state_dict(state["model"])
     temperature = float(state.get("temperature", 1.0) or 1.0)
     model = model.to(device).to(memory_format=torch.channels_last).eval()
-    return model, resolve_data_config(model, cfg), classes, temperature, path
+    return model, resolve_data_config(model, cfg).for_inference(), classes, temperature, path
 
 
 def run_pooling(run_dir: Path) -> str:

@@ -124,7 +124,8 @@ def run(cfg: DictConfig) -> Path:
 
     model, data_cfg = build_model(cfg.model, num_classes=len(classes))
     model_cfg = checkpoint_model_cfg(cfg.model, data_cfg)
-    log.info("model %s, input %s px, mean %s, std %s", model_cfg["name"], data_cfg.img_size, data_cfg.mean, data_cfg.std)
+    log.info("model %s, input %s px (evaluated at %s px), mean %s, std %s", model_cfg["name"], data_cfg.img_size,
+             data_cfg.for_inference().img_size, data_cfg.mean, data_cfg.std)
     if recipe.zero_init_head:
         for p in model.get_classifier().parameters():
             torch.nn.init.zeros_(p)
@@ -255,10 +256,13 @@ class Trainer:
 
     # --- inference ------------------------------------------------------------------------------
     @torch.inference_mode()
-    def predict_logits(self, records: pd.DataFrame, test_flip: bool | None = None) -> np.ndarray:
-        """Frame logits in `records` order, with the same preprocessing as `zoo.predict`."""
+    def predict_logits(self, records: pd.DataFrame, test_flip: bool | None = None, final: bool = False) -> np.ndarray:
+        """Frame logits in `records` order. `final`: with `zoo.predict`'s preprocessing (`model.test_img_size`);
+        otherwise at the training size, so that epoch selection never depends on the test size and a finished run
+        can be re-evaluated at another one (`resume=true`) with the same weights."""
         test_flip = self.recipe.augment.test_flip if test_flip is None else test_flip
-        loader = make_loader(records["path"].tolist(), self.data_cfg, batch_size=self.recipe.eval_batch_size,
+        data_cfg = self.data_cfg.for_inference() if final else self.data_cfg
+        loader = make_loader(records["path"].tolist(), data_cfg, batch_size=self.recipe.eval_batch_size,
                              num_workers=self.recipe.num_workers)
         model = self.inference_model
         model.eval()
@@ -266,7 +270,7 @@ class Trainer:
         for batch in loader:
             if batch.failed:
                 raise OSError(f"images became unreadable since ingestion: {[f.path for f in batch.failed]}")
-            x = to_model_input(batch.images, self.data_cfg).to(self.device)
+            x = to_model_input(batch.images, data_cfg).to(self.device)
             logits = model(x)
             if test_flip:
                 logits = (logits + model(torch.flip(x, dims=[3]))) / 2
@@ -337,7 +341,7 @@ def finish(trainer: Trainer, records: pd.DataFrame, run_dir: Path, head_cfg, tax
     """Predict every split with the best weights, calibrate on validation, write metrics and files."""
     classes, pooling = trainer.classes, head_cfg.pooling.kind
     labelled = records[records["split"] != ""]
-    logits = trainer.predict_logits(labelled)
+    logits = trainer.predict_logits(labelled, final=True)
     by_split = {s: labelled["split"].to_numpy() == s for s in ("train", "valid", "test")}
     temperature = _calibrate(head_cfg, labelled[by_split["valid"]], logits[by_split["valid"]], classes, pooling)
     trainer.save_checkpoint(trainer.checkpoint_dir / "best.pt", temperature)

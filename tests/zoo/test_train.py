@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_dir
 
 from camtrap_files import make_jpeg
 from zoo.paths import CONFIG_DIR
+from zoo.predict import load_run
 from zoo.train import Trainer, class_weights, run
 
 COLOURS = {"lynx": (200, 120, 40), "renard": (40, 160, 60), "humain": (60, 60, 200)}
@@ -136,3 +137,20 @@ def test_batch_mixing_changes_training_and_resumes_exactly(photos, tmp_path, mon
     assert all(torch.equal(whole["model"][k], resumed["model"][k]) for k in whole["model"])
     with pytest.raises(ValueError, match="mix_prob"):
         run(tiny_config(photos, tmp_path / "c", "train.augment.mix_prob=1.5"))
+
+
+def test_test_img_size_changes_evaluation_not_training(photos, tmp_path):
+    plain = run(tiny_config(photos, tmp_path / "plain"))
+    sized = run(tiny_config(photos, tmp_path / "sized", "model.test_img_size=48"))
+    checkpoints = [torch.load(d / "checkpoints" / "last.pt", weights_only=False) for d in (plain, sized)]
+    assert all(torch.equal(checkpoints[0]["model"][k], checkpoints[1]["model"][k]) for k in checkpoints[0]["model"])
+    losses = [[(h["train_loss"], h["valid_loss"]) for h in c["history"]] for c in checkpoints]
+    assert losses[0] == losses[1]  # epochs are validated, hence selected, at the training size
+    metrics = [json.loads((d / "metrics.json").read_text())["valid"]["image"] for d in (plain, sized)]
+    assert metrics[0]["nll"] != metrics[1]["nll"]
+    assert load_run(plain)[1].img_size == 32
+    assert load_run(sized)[1].img_size == 48  # zoo.predict uses the test size
+
+    # a finished run re-evaluated at the test size gives what a run trained with it gives
+    again = run(tiny_config(photos, tmp_path / "plain", "model.test_img_size=48", "resume=true"))
+    assert json.loads((again / "metrics.json").read_text())["valid"]["image"] == metrics[1]

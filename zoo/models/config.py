@@ -21,6 +21,7 @@ MODEL_CFG_KEYS = {
     "interpolation": None,
     "resize": None,
     "crop_pct": None,
+    "test_img_size": None,  # null: evaluate and predict at img_size
     "model_kwargs": {},  # passed to timm.create_model, e.g. drop_rate, drop_path_rate
 }
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import Optional
 
 from torch import nn
 
@@ -19,6 +20,9 @@ class DataConfig:
     interpolation: str = "bicubic"
     resize: str = "squash"
     crop_pct: float = 0.875
+    # evaluation and prediction size when it differs from the training size: random resized crops show
+    # animals larger in training than whole frames do at test time (Touvron et al. 2019, "FixRes")
+    test_img_size: Optional[int] = None
 
     def __post_init__(self):
         if self.resize not in RESIZE_MODES:
@@ -27,8 +31,14 @@ class DataConfig:
             raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError(f"mean/std need 3 values each, std > 0; got mean={self.mean}, std={self.std}")
-        if not 8 <= int(self.img_size) <= 2048:
-            raise ValueError(f"img_size out of range: {self.img_size}")
+        for name in ("img_size", "test_img_size"):
+            size = getattr(self, name)
+            if size is not None and not 8 <= int(size) <= 2048:
+                raise ValueError(f"{name} out of range [8, 2048]: {size}")
+
+    def for_inference(self) -> "DataConfig":
+        """The preprocessing of final evaluation and prediction: `img_size` becomes `test_img_size` if set."""
+        return self if self.test_img_size is None else replace(self, img_size=self.test_img_size, test_img_size=None)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -52,6 +62,7 @@ def resolve_data_config(model: nn.Module | None = None, cfg: dict | None = None)
     for key in ("mean", "std"):
         if key in overrides:
             overrides[key] = tuple(float(v) for v in overrides[key])
-    if "img_size" in overrides:
-        overrides["img_size"] = int(overrides["img_size"])
+    for key in ("img_size", "test_img_size"):
+        if key in overrides:
+            overrides[key] = int(overrides[key])
     return replace(base, **overrides)
