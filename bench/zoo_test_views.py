@@ -3,10 +3,11 @@
     .venv/bin/python bench/zoo_test_views.py --name lite2_320 runs/bench/lite2_320/authors_seed{0,1,2}
 
 For each run, the valid photos of its `predictions_images.csv` are classified by its best checkpoint at
-its own size, at `--sizes`, and mirrored; views are combined by averaging softmax probabilities. A size
-alone ("instead") tests the train-test resolution discrepancy of Touvron et al. (2019, FixRes): random
-resized crops show objects larger in training than a whole test frame does. One line
-per run and a mean ± sd line go to bench/results/zoo_test_views.md.
+its own size (`zoo.predict`'s: `model.test_img_size` if the run set it), at `--sizes`, and mirrored;
+views are combined by averaging softmax probabilities. A size alone ("instead") tests the train-test
+resolution discrepancy of Touvron et al. (2019, FixRes): random resized crops show objects larger in
+training than a whole test frame does. One line per run and a mean ± sd line go to
+bench/results/zoo_test_views.md. List the runs before `--sizes`.
 """
 from __future__ import annotations
 
