@@ -24,6 +24,7 @@ from occupancy.derived import conditional_set
 from occupancy.histories import OccasionSpec
 from occupancy.inference import SamplerSpec, fit
 from occupancy.model import ModelSpec, PriorSpec, interaction_terms
+from occupancy.streams import VERIFIED_UNITS
 from occupancy.study import detection_data, load_study_records, read_table
 
 log = logging.getLogger("occupancy.fit")
@@ -36,7 +37,7 @@ STUDY_KEYS = {
 LABEL_KEYS = {
     "ground_truth": {"mode"},
     "naive": {"mode"},
-    "confusion": {"mode", "verified_fraction", "verified_seed"},
+    "confusion": {"mode", "verified_fraction", "verified_unit", "verified_seed", "verified_path"},
     "scores": {"mode", "score_prior"},
 }
 TOP_KEYS = {"study", "labels", "sampler", "prior", "run_dir", "seed", "scores_path", "plots"}
@@ -59,6 +60,16 @@ def check_config(cfg: DictConfig) -> None:
     check(f"labels ({mode})", cfg.labels.keys(), LABEL_KEYS[mode])
     check("sampler", cfg.sampler.keys(), {f.name for f in dataclasses.fields(SamplerSpec)} - {"seed"})
     check("prior", cfg.prior.keys(), {f.name for f in dataclasses.fields(PriorSpec)})
+    if mode == "confusion":
+        if OmegaConf.is_missing(cfg.labels, "verified_path"):
+            raise ValueError("labels.verified_path is required here: a review list from occupancy.plan with its "
+                             "verified_label column filled")
+        if not 0 <= float(cfg.labels.verified_fraction) <= 1:
+            raise ValueError(f"labels.verified_fraction must be in [0, 1], got {cfg.labels.verified_fraction}")
+        if cfg.labels.verified_unit not in VERIFIED_UNITS:
+            raise ValueError(f"labels.verified_unit must be one of {list(VERIFIED_UNITS)}, got {cfg.labels.verified_unit!r}")
+        if cfg.labels.verified_path and not Path(cfg.labels.verified_path).is_file():
+            raise ValueError(f"labels.verified_path {cfg.labels.verified_path} does not exist")
     if mode == "scores" and not cfg.scores_path:
         raise ValueError("labels=scores needs scores_path=<per-sequence probabilities from zoo.predict (CSV/Parquet)>")
     species = list(cfg.study.species)
@@ -84,6 +95,7 @@ def run(cfg: DictConfig) -> Path:
     check_config(cfg)
     started = time.perf_counter()
     inputs = {k: v for k, v in {"records": cfg.study.records.path, "scores": cfg.scores_path,
+                               "verified": cfg.labels.get("verified_path"),
                                "sites": cfg.study.sites_path, "deployments": cfg.study.deployments_path}.items() if v}
     run_dir = prepare_run_dir(cfg.run_dir, cfg, inputs)
     handler = add_file_logging(run_dir)

@@ -7,17 +7,21 @@ and a label. Missing occasions (camera inactive) are NaN, never zero.
 the same latent occupancy states:
 
 - `y`: detections taken as true (manual labels, or classifier labels under the naive mode);
-- `y_classifier`: detections of each *predicted* label, to be read through a confusion matrix;
+- `sequences`: classifier labels of the sequences at classified sites, with the verified ones
+  (`occupancy.sequences.SequenceEvidence`), read through a confusion matrix;
 - `score_log_lr`: per species-site-occasion log likelihood ratios from calibrated classifier scores.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from occupancy.sequences import SequenceEvidence
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +60,7 @@ class DetectionData:
     sites: tuple[str, ...]
     occasions: tuple[str, ...]
     y: np.ndarray
-    truth_weight: np.ndarray | None = None  # (site, occasion): share of events in the `y` stream
-    y_classifier: np.ndarray | None = None
-    classifier_weight: np.ndarray | None = None  # (site, occasion)
-    other_predicted: np.ndarray | None = None  # (site, occasion): classifier units predicted non-focal
-    verified_counts: np.ndarray | None = None  # (true class, predicted class), last = 'other'
+    sequences: "SequenceEvidence | None" = None  # classifier labels of sequences at classified sites
     score_log_lr: np.ndarray | None = None
     effort: np.ndarray | None = None  # (site, occasion) active camera-days (or a proxy)
     site_covariates: pd.DataFrame | None = None  # index = sites
@@ -89,7 +89,7 @@ class DetectionData:
             raise ValueError(f"species names must be unique, got {list(self.species)}")
         if len(set(self.sites)) != N:
             raise ValueError("site names must be unique")
-        for name in ("y", "y_classifier", "score_log_lr"):
+        for name in ("y", "score_log_lr"):
             arr = getattr(self, name)
             if arr is None:
                 continue
@@ -97,11 +97,9 @@ class DetectionData:
             setattr(self, name, arr)
             if arr.shape != (S, N, J):
                 raise ValueError(f"{name} has shape {arr.shape}, expected (species, site, occasion) = {(S, N, J)}")
-        for name in ("y", "y_classifier"):
-            arr = getattr(self, name)
-            if arr is not None and not np.isin(arr[~np.isnan(arr)], (0.0, 1.0)).all():
-                raise ValueError(f"{name} must hold 0, 1 or NaN (missing); got values {np.unique(arr[~np.isnan(arr)])[:5]}")
-        for name in ("truth_weight", "classifier_weight", "other_predicted", "effort"):
+        if not np.isin(self.y[~np.isnan(self.y)], (0.0, 1.0)).all():
+            raise ValueError(f"y must hold 0, 1 or NaN (missing); got values {np.unique(self.y[~np.isnan(self.y)])[:5]}")
+        for name in ("effort",):
             arr = getattr(self, name)
             if arr is None:
                 continue
@@ -111,18 +109,14 @@ class DetectionData:
                 raise ValueError(f"{name} has shape {arr.shape}, expected (site, occasion) = {(N, J)}")
             if np.isnan(arr).any() or (arr < 0).any():
                 raise ValueError(f"{name} must be finite and >= 0")
-        for name in ("truth_weight", "classifier_weight"):
-            arr = getattr(self, name)
-            if arr is not None and (arr > 1).any():
-                raise ValueError(f"{name} is a share of events and must be <= 1")
-        if self.y_classifier is not None:
-            if self.verified_counts is None:
-                raise ValueError("classifier detections need verified_counts (true x predicted) to estimate the confusion matrix")
-            self.verified_counts = np.asarray(self.verified_counts, dtype=float)
-            if self.verified_counts.shape != (S + 1, S + 1):
-                raise ValueError(f"verified_counts must be (species+other) square, shape {(S + 1, S + 1)}, got {self.verified_counts.shape}")
-            if (self.verified_counts < 0).any():
-                raise ValueError("verified_counts must be >= 0")
+        if self.sequences is not None:
+            ev = self.sequences
+            if ev.label_count.shape[1] != S:
+                raise ValueError(f"sequence evidence covers {ev.label_count.shape[1]} species, expected {S}")
+            if ev.n_units and (ev.unit_site.max() >= N or ev.unit_occasion.max() >= J or ev.unit_site.min() < 0):
+                raise ValueError("sequence evidence names a site or occasion outside the histories")
+            if ev.n_units and not np.isnan(self.y[:, ev.unit_site, ev.unit_occasion]).all():
+                raise ValueError("a classified site-occasion is also in the truth stream y: set y to NaN there")
         if self.score_log_lr is not None and np.isinf(self.score_log_lr).any():
             raise ValueError("score_log_lr must be finite (clip probabilities before taking logs)")
         if self.site_covariates is not None:
@@ -137,9 +131,10 @@ class DetectionData:
     def observed_mask(self) -> np.ndarray:
         """(site, occasion) True where any stream saw the occasion."""
         seen = ~np.isnan(self.y).all(axis=0)
-        for arr in (self.y_classifier, self.score_log_lr):
-            if arr is not None:
-                seen |= ~np.isnan(arr).all(axis=0)
+        if self.score_log_lr is not None:
+            seen |= ~np.isnan(self.score_log_lr).all(axis=0)
+        if self.sequences is not None:
+            seen[self.sequences.unit_site, self.sequences.unit_occasion] = True
         return seen
 
     def drop_empty_sites(self) -> "DetectionData":
@@ -158,9 +153,8 @@ class DetectionData:
         return replace(
             self,
             sites=tuple(np.asarray(self.sites, dtype=object)[index]),
-            y=take3(self.y), y_classifier=take3(self.y_classifier), score_log_lr=take3(self.score_log_lr),
-            truth_weight=take2(self.truth_weight), classifier_weight=take2(self.classifier_weight),
-            other_predicted=take2(self.other_predicted), effort=take2(self.effort),
+            y=take3(self.y), score_log_lr=take3(self.score_log_lr), effort=take2(self.effort),
+            sequences=None if self.sequences is None else self.sequences.subset_sites(index),
             site_covariates=None if self.site_covariates is None else self.site_covariates.iloc[index],
             occasion_covariates={k: v[index] for k, v in self.occasion_covariates.items()},
         )
@@ -358,22 +352,6 @@ def _activity(table, sites, spec, occasion_list, activity, time_col):
 # --------------------------------------------------------------------------------------------------
 # Classifier streams
 # --------------------------------------------------------------------------------------------------
-
-def confusion_counts(true_labels: pd.Series, predicted_labels: pd.Series, species_map: Mapping[str, tuple[str, ...]]) -> np.ndarray:
-    """(class, class) counts of verified units, rows = true class, columns = predicted; last class = 'other'."""
-    true_cls = label_to_class(true_labels.reset_index(drop=True), species_map)
-    pred_cls = label_to_class(predicted_labels.reset_index(drop=True), species_map)
-    ok = true_cls.notna() & pred_cls.notna()
-    classes = list(species_map) + [OTHER]
-    counts = np.zeros((len(classes), len(classes)))
-    t = pd.Index(classes).get_indexer(true_cls[ok])
-    p = pd.Index(classes).get_indexer(pred_cls[ok])
-    np.add.at(counts, (t, p), 1.0)
-    empty = [c for c, n in zip(classes, counts.sum(1)) if n == 0]
-    if empty:
-        log.warning("verified subset has no unit of true class %s: their confusion rows rest on the Dirichlet prior alone", empty)
-    return counts
-
 
 def score_evidence(
     scores: pd.DataFrame,

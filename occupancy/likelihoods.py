@@ -4,10 +4,10 @@ All functions return (site, state) matrices: log P(stream data of site i | z_i =
 summed over streams and combined with log psi(m) by a log-sum-exp over the 2^S states, so the latent
 states are marginalised exactly. Equations: docs/occupancy.md.
 
-Detection is parameterised by eta = logit(p), p = Pr(at least one event of the species in an occasion
-when present). Written as a Poisson rate of events, lambda = -log(1 - p) = softplus(eta), which lets a
-stream that sees only a share w of the events (a verified subset) use p_w = 1 - exp(-w * lambda), and
-lets confused events add up as independent Poisson streams (thinning).
+Detection is parameterised by eta = logit(p), p = Pr(the species is photographed at least once in an
+occasion when present). Classified sites are read at the sequence level with the species' use of each
+occasion summed out (`sequence_stream`), so the likelihood does not depend on how many photos a visit
+produces.
 """
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ import numpy as np
 import pytensor.tensor as pt
 
 RATE_FLOOR = 1e-12  # keeps log(1 - exp(-rate)) finite when no event can produce a label
+# log-probability of an impossible combination: finite, so a log-sum-exp whose every term is impossible
+# (a state without a species that a verified sequence shows) stays finite instead of NaN
+IMPOSSIBLE = -1e10
 
 
 def state_matrix(n_species: int) -> np.ndarray:
@@ -23,40 +26,26 @@ def state_matrix(n_species: int) -> np.ndarray:
     return ((m[:, None] >> np.arange(n_species)[None, :]) & 1).astype(float)
 
 
-def hard_stream(y: np.ndarray, weight: np.ndarray | None, eta: pt.TensorVariable, states: np.ndarray):
+def hard_stream(y: np.ndarray, eta: pt.TensorVariable, states: np.ndarray):
     """Labels taken as truth (manual, or naive classifier labels). y: (S, N, J) with NaN missing.
 
-    Given z_s = 1: Bernoulli(p_w) per observed occasion; given z_s = 0: any detection is impossible
+    Given z_s = 1: Bernoulli(p) per observed occasion; given z_s = 0: any detection is impossible
     (handled by the constant `impossible` mask, so no log(0) enters the graph). eta is (S, N, J), or
     (S, 1, 1) without detection covariates, in which case detections are summed per site first.
     """
     observed = ~np.isnan(y)
-    if weight is not None:
-        observed &= (weight > 0)[None]
     y0 = np.where(observed, y, 0.0)
-    w = np.ones(y.shape[1:]) if weight is None else np.asarray(weight, dtype=float)
-    w_site = _per_site_constant(w, observed.any(axis=0))
-    if eta.type.broadcastable[1:] == (True, True) and w_site is not None:
+    log_not = -pt.softplus(eta)  # log(1 - p)
+    log_det = pt.log1mexp(pt.minimum(log_not, -RATE_FLOOR))
+    if eta.type.broadcastable[1:] == (True, True):
         # sufficient statistics: detections and non-detections per species and site
-        n_det, n_non = (y0 * observed).sum(axis=2), ((1 - y0) * observed).sum(axis=2)  # (S, N)
-        log_not = -w_site[None, :] * pt.softplus(eta[:, :, 0])
-        log_det = pt.log1mexp(pt.minimum(log_not, -RATE_FLOOR))
-        ll_present = n_det * log_det + n_non * log_not
+        n_det, n_non = y0.sum(axis=2), ((1 - y0) * observed).sum(axis=2)  # (S, N)
+        ll_present = n_det * log_det[:, :, 0] + n_non * log_not[:, :, 0]
     else:
-        log_not = -w[None] * pt.softplus(eta)  # log(1 - p_w)
-        log_det = pt.log1mexp(pt.minimum(log_not, -RATE_FLOOR))
         ll_present = pt.sum(np.where(observed, 1.0, 0.0) * (y0 * log_det + (1 - y0) * log_not), axis=2)  # (S, N)
     detected = (y0 > 0).any(axis=2).T  # (N, S)
     impossible = (detected[:, None, :] & (states[None, :, :] == 0)).any(axis=2)  # (N, M)
     return pt.dot(ll_present.T, states.T) + np.where(impossible, -np.inf, 0.0)
-
-
-def _per_site_constant(w: np.ndarray, observed: np.ndarray) -> np.ndarray | None:
-    """Per-site weight if it is the same on every observed occasion of the site, else None."""
-    w_obs = np.where(observed, w, np.nan)
-    with np.errstate(all="ignore"):
-        lo, hi = np.nanmin(np.where(observed.any(1)[:, None], w_obs, 1.0), axis=1), np.nanmax(np.where(observed.any(1)[:, None], w_obs, 1.0), axis=1)
-    return lo if np.allclose(lo, hi) else None
 
 
 def score_stream(log_lr: np.ndarray, eta: pt.TensorVariable, states: np.ndarray):
@@ -73,48 +62,75 @@ def score_stream(log_lr: np.ndarray, eta: pt.TensorVariable, states: np.ndarray)
     return pt.dot(ll_present.T, states.T)
 
 
-def classifier_stream(
-    y_pred: np.ndarray,
-    weight: np.ndarray,
-    other_predicted: np.ndarray,
-    eta: pt.TensorVariable,
-    theta: pt.TensorVariable,
-    states: np.ndarray,
-):
-    """Classifier labels read through a confusion matrix theta (true class x predicted class, last = other).
+def negative_binomial_logpmf(m, mean, var):
+    """log NB(m) with the given mean and variance (variance floored just above the mean: Poisson limit)."""
+    shape = mean ** 2 / pt.maximum(var - mean, 1e-6 * mean ** 2 + 1e-12)
+    return (pt.gammaln(m + shape) - pt.gammaln(shape) - pt.gammaln(m + 1)
+            + shape * (pt.log(shape) - pt.log(shape + mean)) + m * (pt.log(mean) - pt.log(shape + mean)))
 
-    Events of true species k arrive at rate w * z_k * lambda_k and are labelled l with probability
-    theta[k, l]; events of non-focal classes (about other_predicted / theta[other, other] of them) are
-    labelled l with probability theta[other, l]. By Poisson thinning the counts of each predicted label
-    are independent Poisson given z, so Pr(label l seen at least once) = 1 - exp(-Lambda_l(z)) with
-    Lambda_l(z) = sum_k z_k w lambda_k theta[k, l] + n_other theta[other, l] / theta[other, other].
 
-    Non-detections contribute -Lambda, which is linear in z: they are summed per site before the states
-    enter. Only detections need log(1 - exp(-Lambda)) state by state, so the graph grows with the
-    number of detections, not with sites x occasions x labels x states.
+def false_label_exposure(ev) -> np.ndarray:
+    """(P, S) sequences that could carry a false label of s: not labelled s, or labelled s and found not to be s."""
+    return np.maximum(ev.n_sequences[:, None] - ev.label_count + ev.verified_miss, 1.0)
+
+
+SITE_NODES, SITE_WEIGHTS = np.polynomial.hermite_e.hermegauss(7)  # N(0, 1) quadrature for the site effect
+SITE_WEIGHTS = SITE_WEIGHTS / SITE_WEIGHTS.sum()
+
+
+def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, true_site_sd, false_rate, false_dispersion,
+                    n_sites: int):
+    """Classifier labels of sequences at classified sites, one site-occasion ("unit") and species at a time.
+
+    ev: `SequenceEvidence` (P units); eta: (S, N, J) logit p, or (S, 1, 1). Per species s (all (S,)):
+    true_mean, true_dispersion = the number X of s's own sequences labelled s in an occasion s used
+    (negative binomial, variance mean + dispersion mean^2: visits come in overdispersed numbers of
+    sequences, and X = 0 is a visit the classifier missed entirely), its mean varying between sites by a
+    lognormal factor with sd true_site_sd (deer pass a forest track daily and a ridge rarely: without it
+    a site with few deer labels looks like false labels); false_rate = Pr(a sequence of
+    another class is labelled s), false_dispersion = overdispersion of the count of those false labels
+    (how much they vary between sites and months: a busy trail, a herd of cows).
+
+    w_ps (s photographed at unit p) ~ Bern(z_s p_s) is summed out. Given w_ps, the unit's data on s are
+    - m_ps, its sequences labelled s: F + w X, F ~ NB(false_rate * e_ps, false_dispersion) the false
+      labels (e_ps = `false_label_exposure`), as a negative binomial with the sum's mean and variance;
+    - each verified sequence labelled s: it shows s with probability w E[X] / (w E[X] + E[F]). This is
+      the label's precision at that unit, conditional on the label, so a policy that picks sequences
+      by their label, site or occasion leaves it unbiased;
+    - a verified sequence that shows s (any label) makes w_ps = 0 impossible.
+    Species are independent given z (a sequence's other-species labels count as false labels of s). The
+    site factor is summed out by 7-point Gauss-Hermite quadrature, site by site.
+    Returns (S, N) pairs (log Pr(data | z_s = 0), log Pr(data | z_s = 1)) per site.
     """
-    S, N, J = y_pred.shape
-    observed = ~np.isnan(y_pred) & (weight > 0)[None]
-    if not observed.any():
+    P = ev.n_units
+    if P == 0:
         return None
-    y0 = np.where(observed, y_pred, 0.0)
-    lam = weight[None] * pt.softplus(eta)  # (S_true, N, J) rate of classifier-stream events when present
-    other_rate = other_predicted[..., None] * (theta[S, :S] / theta[S, S])[None, None, :]  # (N, J, S_pred)
-    # non-detections: -sum Lambda over (j, l) with y = 0
-    negative = (observed & (y0 == 0)).transpose(1, 2, 0).astype(float)  # (N, J, S_pred)
-    neg_theta = pt.tensordot(negative, theta[:S, :S], axes=[[2], [1]])  # (N, J, S_true)
-    b = pt.sum(lam.dimshuffle(1, 2, 0) * neg_theta, axis=1)  # (N, S_true)
-    c = pt.sum(negative * other_rate, axis=(1, 2))  # (N,)
-    ll = -(pt.dot(b, states.T) + c[:, None])  # (N, M)
-    # detections: log(1 - exp(-Lambda)) for each (site, occasion, label) seen, state by state
-    pos_l, pos_i, pos_j = np.nonzero(observed & (y0 == 1))
-    if pos_l.size:
-        a = lam[:, pos_i, pos_j].T * theta[:S, pos_l].T  # (P, S_true): rate of label l_p from each species
-        rate = pt.dot(a, states.T) + other_rate[pos_i, pos_j, pos_l][:, None] + RATE_FLOOR  # (P, M)
-        to_site = np.zeros((N, pos_l.size))
-        to_site[pos_i, np.arange(pos_l.size)] = 1.0
-        ll = ll + pt.dot(to_site, pt.log1mexp(-rate))
-    return ll
+    m = ev.label_count.T  # (S, P)
+    hit, miss = ev.verified_hit.T, ev.verified_miss.T
+    # false labels scale with the unit's other traffic: its sequences not labelled s, plus those labelled s
+    # that a person found to be something else (using every sequence would count s's own sequences as
+    # exposure, and a site busy with deer would make deer labels look false)
+    false_mean = false_rate[:, None] * pt.as_tensor(false_label_exposure(ev).T)
+    false_var = false_mean + false_mean ** 2 * false_dispersion[:, None]
+    site_mean = true_mean[:, None] * pt.exp(true_site_sd[:, None] * SITE_NODES[None, :])  # (S, K) quadrature
+    t_mean = site_mean[:, None, :]  # (S, 1, K)
+    t_var = t_mean + t_mean ** 2 * true_dispersion[:, None, None]
+    f_mean, f_var = false_mean[:, :, None], false_var[:, :, None]
+    ll_used = negative_binomial_logpmf(m[:, :, None], f_mean + t_mean, f_var + t_var)  # (S, P, K)
+    ll_used += (hit[:, :, None] * pt.log(t_mean) + miss[:, :, None] * pt.log(f_mean)
+                - (hit + miss)[:, :, None] * pt.log(f_mean + t_mean))
+    ll_unused = negative_binomial_logpmf(m, false_mean, false_var) + np.where(ev.confirmed.T, IMPOSSIBLE, 0.0)  # (S, P)
+    if eta.type.broadcastable[1:] == (True, True):
+        eta_units = pt.broadcast_to(eta[:, :, 0], (eta.shape[0], P))
+    else:
+        eta_units = eta[:, ev.unit_site, ev.unit_occasion]
+    log_p, log_q = pt.log1mexp(pt.minimum(-pt.softplus(eta_units), -RATE_FLOOR)), -pt.softplus(eta_units)
+    ll_present = pt.logaddexp(log_p[:, :, None] + ll_used, (log_q + ll_unused)[:, :, None])  # (S, P, K)
+    to_site = np.zeros((P, n_sites))
+    to_site[np.arange(P), ev.unit_site] = 1.0
+    per_site = pt.tensordot(ll_present, to_site, axes=[[1], [0]])  # (S, K, N)
+    present = pt.logsumexp(per_site + np.log(SITE_WEIGHTS)[None, :, None], axis=1)  # (S, N)
+    return pt.dot(ll_unused, to_site), present
 
 
 def occupancy_log_psi(eta_terms: pt.TensorVariable, term_design: np.ndarray):

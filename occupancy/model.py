@@ -18,7 +18,7 @@ import pytensor
 import pytensor.tensor as pt
 
 from occupancy.histories import DetectionData
-from occupancy.likelihoods import classifier_stream, hard_stream, occupancy_log_psi, score_stream, state_matrix
+from occupancy.likelihoods import hard_stream, occupancy_log_psi, score_stream, sequence_stream, state_matrix
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,19 @@ class PriorSpec:
     detection_sd: float = 1.5  # detection intercepts logit(p)
     slope_sd: float = 1.0  # slopes of standardised covariates
     penalty: float | None = None  # unmarked's penalty lambda: overrides every sd above with 1/sqrt(lambda)
-    confusion_diagonal: float = 1.0
-    confusion_off_diagonal: float = 1.0
+    false_rate: tuple[float, float] = (1.0, 50.0)  # Beta: Pr(a sequence of another class is labelled s), mean 0.02
+    count_sd: float = 1.5  # log-scale sd of the own-label count mean per used occasion (around 3)
+    dispersion_sd: float = 1.0  # half-normal sd of the label counts' overdispersion (0 = Poisson)
+    site_sd: float = 1.0  # half-normal sd of the log-scale spread of own-label counts between sites
 
     def __post_init__(self):
-        for name in ("natural_sd", "interaction_sd", "detection_sd", "slope_sd", "confusion_diagonal", "confusion_off_diagonal"):
+        for name in ("natural_sd", "interaction_sd", "detection_sd", "slope_sd", "count_sd", "dispersion_sd", "site_sd"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"prior {name} must be > 0, got {getattr(self, name)}")
+        value = tuple(self.false_rate)
+        if len(value) != 2 or not min(value) > 0:
+            raise ValueError(f"prior false_rate must be two Beta shape parameters > 0, got {list(value)}")
+        object.__setattr__(self, "false_rate", value)
         if self.penalty is not None and not self.penalty > 0:
             raise ValueError(f"prior penalty must be > 0 (or null), got {self.penalty}")
 
@@ -157,9 +163,6 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
         coords["psi_covariate"] = list(spec.occupancy_covariates)
     if det_x:
         coords["p_covariate"] = list(spec.detection_covariates)
-    if data.y_classifier is not None:
-        coords["true_class"] = list(data.classes)
-        coords["predicted_class"] = list(data.classes)
 
     prior = spec.prior
     with pm.Model(coords=coords) as model:
@@ -179,26 +182,28 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
             eta = eta + pt.tensordot(beta_p, np.stack(det_x, axis=0), axes=[[1], [0]])
         eta_full = pt.broadcast_to(eta, (S, N, J))
 
-        loglik = hard_stream(data.y, data.truth_weight, eta, states)
+        loglik = hard_stream(data.y, eta, states)
         if data.score_log_lr is not None:
             loglik = loglik + score_stream(data.score_log_lr, eta_full, states)
-        if data.y_classifier is not None:
-            theta = _confusion_matrix(data, prior)
-            weight = np.ones((N, J)) if data.classifier_weight is None else data.classifier_weight
-            other = np.zeros((N, J)) if data.other_predicted is None else data.other_predicted
-            cls = classifier_stream(data.y_classifier, weight, other, eta_full, theta, states)
-            if cls is not None:
-                loglik = loglik + cls
+        if data.sequences is not None:
+            params = _classifier_parameters(prior)
+            ev = data.sequences
+            if ev.random_negatives.sum():  # a random verified sample counts false labels directly
+                pm.Binomial("random_false_labels", n=ev.random_negatives, p=params[3], observed=ev.random_false_labels,
+                            dims="species")
+            seq = sequence_stream(ev, eta, *params, N)
+            if seq is not None:
+                absent, present = seq  # (S, N) each
+                loglik = loglik + pt.dot(present.T, states.T) + pt.dot(absent.T, 1 - states.T)  # no difference: IMPOSSIBLE is huge
         pm.Potential("occupancy_loglik", pt.sum(pt.logsumexp(log_psi + loglik, axis=1)))
     return OccupancyModel(model, data, spec, term_names, design, states, log_psi, loglik, eta_full, standardisation)
 
 
-def _confusion_matrix(data: DetectionData, prior: PriorSpec):
-    """theta[k, l] = Pr(predicted l | true k), Dirichlet rows, estimated from the verified counts."""
-    K = len(data.classes)
-    conc = np.full((K, K), prior.confusion_off_diagonal)
-    np.fill_diagonal(conc, prior.confusion_diagonal)
-    theta = pm.Dirichlet("theta", a=conc, dims=("true_class", "predicted_class"))
-    counts = data.verified_counts
-    pm.Multinomial("verified", n=counts.sum(axis=1), p=theta, observed=counts, dims=("true_class", "predicted_class"))
-    return pt.specify_shape(theta, (K, K))  # static shape: JAX back-ends need concrete slice lengths
+def _classifier_parameters(prior: PriorSpec):
+    """Per species: own labels per used occasion (mean, overdispersion), false-label rate and overdispersion."""
+    true_mean = pm.LogNormal("true_label_mean", mu=np.log(3.0), sigma=prior.count_sd, dims="species")
+    true_dispersion = pm.HalfNormal("true_label_dispersion", sigma=prior.dispersion_sd, dims="species")
+    true_site_sd = pm.HalfNormal("true_label_site_sd", sigma=prior.site_sd, dims="species")
+    false_rate = pm.Beta("false_rate", alpha=prior.false_rate[0], beta=prior.false_rate[1], dims="species")
+    false_dispersion = pm.HalfNormal("false_label_dispersion", sigma=prior.dispersion_sd, dims="species")
+    return true_mean, true_dispersion, true_site_sd, false_rate, false_dispersion

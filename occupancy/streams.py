@@ -5,9 +5,9 @@ human labels that are taken as truth in every mode.
 
 - ground_truth: human labels everywhere.
 - naive: classifier labels at classified sites, taken as truth.
-- confusion: at classified sites a random `verified` subset keeps its human labels (a truth stream
-  seeing that share of events) and the rest are seen only through classifier labels, read through a
-  confusion matrix estimated from the verified subset.
+- confusion: classified sites are seen through the classifier labels of their sequences, read through
+  a confusion matrix learnt jointly with occupancy; a `verified` subset of records (random, or chosen
+  by `occupancy.plan`) adds its human labels (`occupancy.sequences`).
 - scores: classified sites are seen through calibrated per-unit probabilities (a score table).
 """
 from __future__ import annotations
@@ -19,30 +19,38 @@ import numpy as np
 import pandas as pd
 
 from occupancy.histories import (
-    OTHER,
     DetectionData,
     OccasionSpec,
     _activity,
     _natural_key,
     assign_occasions,
-    confusion_counts,
-    count_array,
     detection_array,
-    label_to_class,
     normalise_species_map,
     score_evidence,
 )
+from occupancy.sequences import sequence_evidence, sequence_table
 
 log = logging.getLogger(__name__)
 MODES = ("ground_truth", "naive", "confusion", "scores")
 
 
-def verified_mask(classified: pd.Series, fraction: float, seed: int) -> pd.Series:
-    """Seeded random subset (each classified record kept with probability `fraction`)."""
-    if not 0 < fraction <= 1:
-        raise ValueError(f"verified_fraction must be in (0, 1], got {fraction}")
+VERIFIED_UNITS = ("photo", "sequence")
+
+
+def verified_mask(classified: pd.Series, fraction: float, seed: int, unit: str = "photo",
+                  sequence_id: pd.Series | None = None) -> pd.Series:
+    """Seeded random subset of the classified records: each photo (or each sequence, all its photos) with
+    probability `fraction`; 0 verifies nothing."""
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"verified_fraction must be in [0, 1], got {fraction}")
+    if unit not in VERIFIED_UNITS:
+        raise ValueError(f"verified_unit must be one of {VERIFIED_UNITS}, got {unit!r}")
     rng = np.random.default_rng(seed)
-    return classified & pd.Series(rng.random(len(classified)) < fraction, index=classified.index)
+    if unit == "photo" or sequence_id is None:
+        return classified & pd.Series(rng.random(len(classified)) < fraction, index=classified.index)
+    ids = sequence_id.astype(str)
+    chosen = pd.Series(rng.random(ids.nunique()) < fraction, index=pd.unique(ids))
+    return classified & ids.map(chosen).astype(bool)
 
 
 def assemble(
@@ -53,7 +61,7 @@ def assemble(
     classifier_col: str | None = None,
     classified: pd.Series | None = None,
     verified: pd.Series | None = None,
-    verified_fraction: float | None = None,
+    verified_at_random: pd.Series | None = None,
     scores: pd.DataFrame | None = None,
     score_prior="empirical",
     occasions: OccasionSpec = OccasionSpec(),
@@ -65,8 +73,10 @@ def assemble(
     """DetectionData for `mode` from records with columns site, time (or occasion), truth_col[, classifier_col].
 
     classified: boolean Series (aligned with records), True for records labelled by the classifier.
-    verified: boolean Series, True for classified records that also keep their human label (confusion
-    mode); its design share is `verified_fraction` (default: the observed share).
+    verified: boolean Series, True for classified records whose human label `truth_col` was checked
+    (confusion mode); records carry a `sequence_id` where photos come in bursts. verified_at_random:
+    the part of `verified` drawn at random (default: all of it), whose sequences also estimate the
+    false-label rates directly.
     """
     if mode not in MODES:
         raise ValueError(f"label mode must be one of {MODES}, got {mode!r}")
@@ -119,28 +129,21 @@ def assemble(
         return DetectionData(y=y, score_log_lr=log_lr, **base)
 
     # confusion
-    if verified is None:
-        raise ValueError("label mode 'confusion' needs a verified subset (records with both labels)")
-    verified = verified.reindex(table.index).fillna(False).astype(bool) & classified
-    v = float(verified_fraction) if verified_fraction is not None else verified.sum() / max(classified.sum(), 1)
-    if verified.sum() == 0:
-        raise ValueError("the verified subset is empty: raise verified_fraction or provide verified records")
-    truth_rows = table[~classified | verified]
-    y = detection_array(truth_rows, species_map, sites, occasion_list, truth_col, observed, sep)
-    truth_weight = np.where(classified_sites[:, None], v, 1.0) * observed
-    cls_rows = table[classified & ~verified]
-    y_cls = detection_array(cls_rows, species_map, sites, occasion_list, classifier_col, observed, sep)
-    y_cls[:, ~classified_sites, :] = np.nan
-    predicted_other = label_to_class(cls_rows[classifier_col], species_map) == OTHER
-    other = count_array(cls_rows, sites, occasion_list, mask=predicted_other)
-    counts = confusion_counts(table.loc[verified, truth_col], table.loc[verified, classifier_col], species_map)
-    log.info("confusion mode: %d verified and %d classifier-only records at %d classified sites (share %.3f)",
-             int(verified.sum()), len(cls_rows), int(classified_sites.sum()), v)
-    return DetectionData(
-        y=y, truth_weight=truth_weight, y_classifier=y_cls,
-        classifier_weight=np.where(classified_sites[:, None], 1.0 - v, 0.0) * observed,
-        other_predicted=other, verified_counts=counts, **base,
-    )
+    verified = pd.Series(False, index=table.index) if verified is None else verified.reindex(table.index).fillna(False).astype(bool)
+    verified &= classified
+    y = detection_array(manual_rows, species_map, sites, occasion_list, truth_col, observed, sep)
+    at_random = verified if verified_at_random is None else verified_at_random.reindex(table.index).fillna(False).astype(bool) & verified
+    seqs = sequence_table(table[classified], classifier_col, truth_col, verified, species_map, sep, at_random)
+    evidence = sequence_evidence(seqs, list(species_map), sites, occasion_list)
+    # classified sites: occasions with sequences are read from them; active ones without any are certain zeros
+    y[:, classified_sites, :] = np.where(observed[classified_sites], 0.0, np.nan)[None]
+    y[:, evidence.unit_site, evidence.unit_occasion] = np.nan
+    n_seq, n_checked = len(seqs), int(seqs["verified"].sum())
+    log.info("confusion mode: %d classified photos in %d sequences at %d sites, %d sequences verified (%d photos)",
+             int(classified.sum()), n_seq, int(classified_sites.sum()), n_checked, int(verified.sum()))
+    if n_checked == 0:
+        log.warning("no verified sequence: the confusion matrix rests on its prior and the sequence counts alone")
+    return DetectionData(y=y, sequences=evidence, **base)
 
 
 def _warn_unseen_species(table: pd.DataFrame, species_map, columns, sep: str) -> None:

@@ -72,6 +72,44 @@ def truth_labels(records: pd.DataFrame, truth_column: str | Mapping[str, str], a
     return out
 
 
+ID_COLUMNS = ("media_id", "sequence_id")
+
+
+def read_reviewed(path: str | Path, records: pd.DataFrame, classified: pd.Series, classifier_column: str,
+                  sep: str = ";") -> pd.Series:
+    """Human labels from a filled review list: `verified_label` per record, indexed like `records`.
+
+    The list names records by `media_id` or whole sequences by `sequence_id` (what `occupancy.plan`
+    writes). Rows left blank are not yet reviewed and are skipped; ids that match no classified record
+    and labels the study has never seen are errors that name them.
+    """
+    review = read_table(path)
+    id_col = next((c for c in ID_COLUMNS if c in review), None)
+    if id_col is None or "verified_label" not in review:
+        raise ValueError(f"review list {path} needs a `verified_label` column and one of {list(ID_COLUMNS)} "
+                         f"(columns: {list(review.columns)})")
+    if id_col not in records:
+        raise ValueError(f"review list {path} names records by {id_col!r}, which the records lack")
+    filled = review[review["verified_label"].notna() & (review["verified_label"].astype(str).str.strip() != "")]
+    if len(filled) < len(review):
+        log.info("review list %s: %d of %d rows not reviewed yet (blank verified_label), skipped",
+                 path, len(review) - len(filled), len(review))
+    ids = filled[id_col].astype(str)
+    record_ids = records.loc[classified, id_col].astype(str)
+    unknown = sorted(set(ids) - set(record_ids))
+    if unknown:
+        raise ValueError(f"review list {path}: {len(unknown)} {id_col}(s) match no classified record: {unknown[:10]}")
+    known = set()
+    for column in {"_truth", classifier_column} & set(records.columns):
+        known |= {p.strip() for v in records[column].dropna().astype(str) for p in v.split(sep) if p.strip()}
+    given = {p.strip() for v in filled["verified_label"].astype(str) for p in v.split(sep) if p.strip()}
+    if given - known:
+        raise ValueError(f"review list {path}: unknown label(s) {sorted(given - known)}; labels in the study: {sorted(known)}")
+    label_of = dict(zip(ids, filled["verified_label"].astype(str).str.strip()))
+    rows = record_ids[record_ids.isin(label_of)]
+    return rows.map(label_of)
+
+
 def _require_columns(records: pd.DataFrame, columns) -> None:
     missing = [c for c in columns if c is None or c not in records]
     if missing:
@@ -85,11 +123,14 @@ def occasion_spec(cfg: Mapping) -> OccasionSpec:
     return OccasionSpec(**cfg)
 
 
-def detection_data(records: pd.DataFrame, study: Mapping, labels: Mapping, scores: pd.DataFrame | None = None,
-                   seed: int = 0) -> DetectionData:
-    """DetectionData for the study and label mode (ground_truth, naive, confusion, scores)."""
+def labelled_records(records: pd.DataFrame, study: Mapping, labels: Mapping, seed: int = 0
+                     ) -> tuple[pd.DataFrame, pd.Series, pd.Series | None]:
+    """The records with their human label in `_truth`, which are classified, and which are verified.
+
+    Verified (confusion mode): a seeded random share (`verified_fraction`, by `verified_unit`) and the
+    rows of a filled review list (`verified_path`), whose labels replace the human ones.
+    """
     study, labels = _plain(study), _plain(labels)
-    mode = labels["mode"]
     table = records.copy()
     table["_truth"] = truth_labels(table, study["truth_column"], study.get("area_column"))
     classified = pd.Series(False, index=table.index)
@@ -101,8 +142,24 @@ def detection_data(records: pd.DataFrame, study: Mapping, labels: Mapping, score
             raise ValueError(f"classified_areas {sorted(areas - known)} not found in the records (areas: {sorted(known)})")
         classified = table[study["area_column"]].astype(str).isin(areas)
     verified = None
-    if mode == "confusion":
-        verified = verified_mask(classified, labels["verified_fraction"], labels.get("verified_seed", seed))
+    if labels["mode"] == "confusion":
+        sequence_id = table["sequence_id"] if "sequence_id" in table else None
+        verified = verified_mask(classified, labels.get("verified_fraction", 0.0), labels.get("verified_seed", seed),
+                                 labels.get("verified_unit", "photo"), sequence_id)
+        table["_verified_at_random"] = verified
+        if labels.get("verified_path"):
+            reviewed = read_reviewed(labels["verified_path"], table, classified, study["classifier_column"])
+            table.loc[reviewed.index, "_truth"] = reviewed.to_numpy()
+            verified |= pd.Series(table.index.isin(reviewed.index), index=table.index)
+    return table, classified, verified
+
+
+def detection_data(records: pd.DataFrame, study: Mapping, labels: Mapping, scores: pd.DataFrame | None = None,
+                   seed: int = 0) -> DetectionData:
+    """DetectionData for the study and label mode (ground_truth, naive, confusion, scores)."""
+    study, labels = _plain(study), _plain(labels)
+    mode = labels["mode"]
+    table, classified, verified = labelled_records(records, study, labels, seed)
     if mode in ("naive", "confusion"):
         _require_columns(table, [study["classifier_column"]])
     activity = study.get("activity", "none")
@@ -110,7 +167,7 @@ def detection_data(records: pd.DataFrame, study: Mapping, labels: Mapping, score
         activity = read_table(study["deployments_path"])
     data = assemble(
         table, study["species"], mode, truth_col="_truth", classifier_col=study.get("classifier_column"),
-        classified=classified, verified=verified, verified_fraction=labels.get("verified_fraction"),
+        classified=classified, verified=verified, verified_at_random=table.get("_verified_at_random"),
         scores=scores, score_prior=labels.get("score_prior", "empirical"), occasions=occasion_spec(study["occasions"]),
         time_col=study.get("time_column", "timestamp"), activity=activity,
     )

@@ -46,7 +46,11 @@ def summarize(posterior: xr.Dataset) -> pd.DataFrame:
         "alpha": lambda s: f"logit_p[{s}]",
         "beta_psi": lambda s, c: f"beta_psi[{s}, {c}]",
         "beta_p": lambda s, c: f"beta_p[{s}, {c}]",
-        "theta": lambda k, l: f"theta[{k} -> {l}]",
+        "true_label_mean": lambda s: f"true_label_mean[{s}]",
+        "true_label_dispersion": lambda s: f"true_label_dispersion[{s}]",
+        "true_label_site_sd": lambda s: f"true_label_site_sd[{s}]",
+        "false_rate": lambda s: f"false_rate[{s}]",
+        "false_label_dispersion": lambda s: f"false_label_dispersion[{s}]",
     }
     for var, label in labels.items():
         if var in posterior:

@@ -8,10 +8,10 @@ from occupancy.histories import (
     DetectionData,
     OccasionSpec,
     build_histories,
-    confusion_counts,
     normalise_species_map,
     score_evidence,
 )
+from occupancy.sequences import SequenceEvidence, sequence_evidence, sequence_table
 from occupancy.streams import assemble, verified_mask
 
 SPECIES = {"lynx": "lynx", "deer": "chevreuil"}
@@ -76,8 +76,10 @@ def test_bad_input_fails_clearly():
         DetectionData(species=("a",), sites=("s",), occasions=("1",), y=np.array([[[2.0]]]))
     with pytest.raises(ValueError, match="shape"):
         DetectionData(species=("a",), sites=("s",), occasions=("1",), y=np.zeros((1, 2, 1)))
-    with pytest.raises(ValueError, match="verified_counts"):
-        DetectionData(species=("a",), sites=("s",), occasions=("1",), y=np.zeros((1, 1, 1)), y_classifier=np.zeros((1, 1, 1)))
+    with pytest.raises(ValueError, match="also in the truth stream"):
+        DetectionData(species=("a",), sites=("s",), occasions=("1",), y=np.zeros((1, 1, 1)), sequences=SequenceEvidence(
+            unit_site=np.array([0]), unit_occasion=np.array([0]), label_count=np.ones((1, 1)), n_sequences=np.array([1.0]),
+            verified_hit=np.zeros((1, 1)), verified_miss=np.zeros((1, 1)), confirmed=np.zeros((1, 1), bool)))
 
 
 def test_sites_with_no_observed_occasion_are_dropped_with_a_log(caplog):
@@ -85,13 +87,6 @@ def test_sites_with_no_observed_occasion_are_dropped_with_a_log(caplog):
     data = DetectionData(species=("a",), sites=("s1", "s2"), occasions=("1", "2"), y=y)
     kept = data.drop_empty_sites()
     assert kept.sites == ("s1",) and "s2" in caplog.text
-
-
-def test_confusion_counts_pool_non_focal_classes_and_warn_on_empty_rows(caplog):
-    species_map = normalise_species_map(SPECIES)
-    counts = confusion_counts(pd.Series(["lynx", "lynx", "humain", "vaches"]), pd.Series(["lynx", "chevreuil", "chevreuil", "vaches"]), species_map)
-    assert counts.tolist() == [[1, 1, 0], [0, 0, 0], [0, 1, 1]]
-    assert "deer" in caplog.text  # no verified deer: prior only, said out loud
 
 
 def test_score_evidence_limits():
@@ -122,16 +117,39 @@ def test_streams_for_each_mode():
     naive = assemble(recs, SPECIES, "naive", **kw)
     assert gt.y[0, 0].tolist() == [0, 1] and naive.y[0, 0].tolist() == [0, 0]  # site A is first ('A' < 'J')
     verified = pd.Series([False, False, True, False, False, False])
-    conf = assemble(recs, SPECIES, "confusion", verified=verified, verified_fraction=0.25, **kw)
-    assert conf.truth_weight[0].tolist() == [0.25, 0.25] and conf.truth_weight[1].tolist() == [1, 1]
-    assert conf.y[1, 0, 0] == 1 and conf.y[0, 0, 1] == 0  # verified deer seen; unverified lynx not in the truth stream
-    assert np.isnan(conf.y_classifier[:, 1]).all() and conf.y_classifier[1, 0, 0] == 1
-    assert conf.other_predicted[0].tolist() == [0, 2]
-    assert conf.verified_counts[1, 1] == 1 and conf.verified_counts.sum() == 1
-    with pytest.raises(ValueError, match="verified subset is empty"):
-        assemble(recs, SPECIES, "confusion", verified=verified & False, **kw)
+    conf = assemble(recs, SPECIES, "confusion", verified=verified, **kw)
+    ev = conf.sequences
+    # site A (index 0) is read from its sequences, one per record here; site J keeps its human labels
+    assert ev.unit_site.tolist() == [0, 0] and ev.unit_occasion.tolist() == [0, 1]
+    assert np.isnan(conf.y[:, 0]).all() and conf.y[:, 1].tolist() == [[1, 0], [0, 1]]
+    assert ev.label_count.tolist() == [[0, 2], [0, 0]] and ev.n_sequences.tolist() == [2, 2]
+    assert ev.verified_hit.tolist() == [[0, 1], [0, 0]] and ev.confirmed.tolist() == [[False, True], [False, False]]
+    none = assemble(recs, SPECIES, "confusion", verified=verified & False, **kw)  # no verification: classifier only
+    assert none.sequences.confirmed.sum() == 0
     mask = verified_mask(recs["classified"], 0.5, seed=3)
     assert not mask[~recs["classified"]].any()
+
+
+def test_sequences_share_one_label_and_verification_replaces_the_whole_burst():
+    recs = pd.DataFrame({
+        "site": ["A"] * 6, "occasion": ["1"] * 6, "sequence_id": ["s1", "s1", "s1", "s2", "s2", "s3"],
+        "truth": ["chevreuil", "chevreuil", "chevreuil", "humain", "humain;chevreuil", "humain"],
+        "cnn": ["chevreuil", "lynx", "chevreuil", "lynx", "humain", "humain"],
+        "classified": [True] * 6,
+    })
+    seqs = sequence_table(recs, "cnn", "truth", pd.Series([True, False, False, False, True, False]),
+                          normalise_species_map(SPECIES))
+    assert seqs["label"].tolist() == ["chevreuil", "lynx", "humain"]  # most common; a tie goes to the first seen
+    assert seqs["n_photos"].tolist() == [3, 2, 1] and seqs["verified"].tolist() == [True, True, False]
+    assert seqs["truth_classes"].tolist() == [("deer",), ("deer",), ()]  # only the verified photos' labels count
+    ev = sequence_evidence(seqs, ["lynx", "deer"], ["A"], ["1"])
+    assert ev.label_count.tolist() == [[1, 1]] and ev.verified_hit.tolist() == [[0, 1]]
+    assert ev.verified_miss.tolist() == [[1, 0]]  # labelled lynx, shows deer: a miss for lynx, a confirmation of deer
+    assert ev.confirmed.tolist() == [[False, True]]
+    by_sequence = verified_mask(recs["classified"], 0.5, seed=0, unit="sequence", sequence_id=recs["sequence_id"])
+    assert by_sequence.groupby(recs["sequence_id"]).nunique().eq(1).all()  # whole bursts or nothing
+    with pytest.raises(ValueError, match="verified_unit"):
+        verified_mask(recs["classified"], 0.5, seed=0, unit="burst")
 
 
 def test_a_species_whose_label_never_occurs_is_reported(caplog):

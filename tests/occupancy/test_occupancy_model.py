@@ -4,21 +4,26 @@ import itertools
 import numpy as np
 import pytest
 from scipy.special import expit, logsumexp
+from scipy.stats import nbinom
 
 from occupancy.derived import Conditional, conditional_occupancy, conditional_set, marginal_occupancy, state_probabilities
 from occupancy.histories import DetectionData
 from occupancy.likelihoods import state_matrix
+from occupancy.sequences import SequenceEvidence
 from occupancy.model import ModelSpec, PriorSpec, build_model, term_design_matrix
 
 SPECIES = ("lynx", "deer")
 RNG = np.random.default_rng(0)
 
 
-def point(occ_model, f, alpha, theta=None):
+CLASSIFIER = {"true_label_mean": np.array([2.5, 6.0]), "true_label_dispersion": np.array([0.4, 0.9]),
+              "true_label_site_sd": np.array([0.7, 0.3]), "false_rate": np.array([0.01, 0.03]),
+              "false_label_dispersion": np.array([0.6, 0.2])}
+
+
+def point(f, alpha, classifier=False):
     values = {"f": np.asarray(f, float), "alpha": np.asarray(alpha, float)}
-    if theta is not None:
-        values["theta"] = theta
-    return values
+    return {**values, **CLASSIFIER} if classifier else values
 
 
 def psi_of_state(f, z):
@@ -27,26 +32,71 @@ def psi_of_state(f, z):
     return weights[z] / sum(weights.values())
 
 
-def direct_site_loglik(y, w, y_cls, w_cls, other, log_lr, f, alpha, theta):
+def nb_pmf(m, mean, var):
+    """scipy's negative binomial with the given mean and variance (written independently of the model)."""
+    shape = mean ** 2 / (var - mean)
+    return nbinom.pmf(m, shape, shape / (shape + mean))
+
+
+def unit_likelihood(z, s, unit, p, site_factor=1.0):
+    """Pr(unit's data on species s | z_s), summing the species' use w of the occasion by hand."""
+    m, n, hit, miss, confirmed = unit["m"][s], unit["n"], unit["hit"][s], unit["miss"][s], unit["confirmed"][s]
+    c = {k: v[s] for k, v in CLASSIFIER.items()}
+    c["true_label_mean"] = c["true_label_mean"] * site_factor
+    f_mean = c["false_rate"] * max(n - m + miss, 1)  # exposure: sequences not labelled s, and labelled s but not s
+    f_var = f_mean + c["false_label_dispersion"] * f_mean ** 2
+    t_var = c["true_label_mean"] + c["true_label_dispersion"] * c["true_label_mean"] ** 2
+    total = 0.0
+    for w in (0, 1):
+        prior = (p[s] if w else 1 - p[s]) if z[s] else float(w == 0)
+        if prior == 0 or (confirmed and not w):
+            continue
+        like = nb_pmf(m, f_mean + w * c["true_label_mean"], f_var + w * t_var)
+        precision = w * c["true_label_mean"] / (w * c["true_label_mean"] + f_mean)
+        total += prior * like * precision ** hit * (1 - precision) ** miss
+    return total
+
+
+def direct_site_loglik(y, log_lr, units, f, alpha, quadrature=True):
     """log sum_z psi(z) P(data | z), written out occasion by occasion for one site."""
     p = expit(np.asarray(alpha))
-    lam = -np.log1p(-p)
     total = 0.0
     for z in itertools.product((0, 1), repeat=2):
         like = 1.0
         for j in range(y.shape[1]):
             for s in range(2):
                 if not np.isnan(y[s, j]):
-                    pw = z[s] * (1 - np.exp(-w[j] * lam[s]))
-                    like *= pw if y[s, j] == 1 else 1 - pw
+                    like *= z[s] * p[s] if y[s, j] == 1 else 1 - z[s] * p[s]
                 if log_lr is not None and not np.isnan(log_lr[s, j]):
                     like *= z[s] * p[s] * np.exp(log_lr[s, j]) + (1 - z[s] * p[s])
-            if y_cls is not None and not np.isnan(y_cls[0, j]):
-                for lab in range(2):
-                    rate = sum(z[k] * w_cls[j] * lam[k] * theta[k, lab] for k in range(2)) + other[j] * theta[2, lab] / theta[2, 2]
-                    like *= 1 - np.exp(-rate) if y_cls[lab, j] == 1 else np.exp(-rate)
+        for s in range(2):
+            if not units:
+                continue
+            if not z[s]:  # absent: no use, so no site factor either
+                like *= np.prod([unit_likelihood(z, s, u, p) for u in units])
+                continue
+            # present: the site's lognormal factor on its own-label counts, by the model's 7-point
+            # Gauss-Hermite rule, or numerically on a fine grid (to bound the rule's error)
+            sd = CLASSIFIER["true_label_site_sd"][s]
+            if quadrature:
+                grid, dens = np.polynomial.hermite_e.hermegauss(7)
+                dens = dens / dens.sum()
+            else:
+                grid = np.linspace(-8, 8, 4001)
+                dens = np.exp(-grid ** 2 / 2) / np.sqrt(2 * np.pi) * (grid[1] - grid[0])
+            values = np.array([np.prod([unit_likelihood(z, s, u, p, np.exp(sd * x)) for u in units]) for x in grid])
+            like *= np.sum(values * dens)
         total += psi_of_state(f, z) * like
     return np.log(total)
+
+
+# classified units of make_data(with_classifier=True): site, occasion, sequences labelled lynx / deer, ...
+UNITS = [
+    dict(site=1, occasion=0, m=[1, 0], n=12, hit=[0, 0], miss=[1, 0], confirmed=[False, False]),
+    dict(site=1, occasion=2, m=[0, 3], n=40, hit=[0, 1], miss=[0, 1], confirmed=[False, True]),
+    dict(site=2, occasion=0, m=[2, 1], n=5, hit=[1, 0], miss=[0, 0], confirmed=[True, False]),
+    dict(site=2, occasion=1, m=[0, 0], n=7, hit=[0, 0], miss=[0, 0], confirmed=[False, True]),  # deer under another label
+]
 
 
 def make_data(with_classifier=False, with_scores=False):
@@ -56,14 +106,13 @@ def make_data(with_classifier=False, with_scores=False):
     ], dtype=float)
     kw = {}
     if with_classifier:
-        kw["truth_weight"] = np.array([[1.0, 1.0, 1.0], [0.3, 0.3, 0.3], [0.3, 0.3, 0.3]])
-        kw["y_classifier"] = np.array([
-            [[np.nan] * 3, [1, 0, 0], [0, 1, 1]],
-            [[np.nan] * 3, [0, 0, 1], [1, 1, 0]],
-        ], dtype=float)
-        kw["classifier_weight"] = np.array([[0.0] * 3, [0.7] * 3, [0.7] * 3])
-        kw["other_predicted"] = np.array([[0.0] * 3, [3.0, 0, 1], [10.0, 2, 0]])
-        kw["verified_counts"] = np.array([[5, 2, 1], [1, 8, 0], [2, 3, 40]], dtype=float)
+        for u in UNITS:
+            y[:, u["site"], u["occasion"]] = np.nan
+        kw["sequences"] = SequenceEvidence(
+            unit_site=np.array([u["site"] for u in UNITS]), unit_occasion=np.array([u["occasion"] for u in UNITS]),
+            label_count=np.array([u["m"] for u in UNITS], float), n_sequences=np.array([u["n"] for u in UNITS], float),
+            verified_hit=np.array([u["hit"] for u in UNITS], float), verified_miss=np.array([u["miss"] for u in UNITS], float),
+            confirmed=np.array([u["confirmed"] for u in UNITS]))
     if with_scores:
         kw["score_log_lr"] = RNG.normal(0, 2, size=(2, 3, 3))
         kw["score_log_lr"][:, 0, 1] = np.nan
@@ -75,24 +124,24 @@ def test_marginalised_likelihood_matches_direct_sum_over_states(with_classifier,
     data = make_data(with_classifier, with_scores)
     occ = build_model(data, ModelSpec(interactions=(("lynx", "deer"),)))
     f, alpha = np.array([0.3, -0.4, 0.8]), np.array([-0.2, 0.5])
-    theta = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.05, 0.15, 0.8]]) if with_classifier else None
-    log_psi, loglik, _ = occ.compile_state_function()(point(occ, f, alpha, theta))
+    log_psi, loglik, _ = occ.compile_state_function()(point(f, alpha, with_classifier))
     model_site = logsumexp(log_psi + loglik, axis=1)
-    w = data.truth_weight if data.truth_weight is not None else np.ones((3, 3))
     for i in range(3):
-        expected = direct_site_loglik(
-            data.y[:, i], w[i],
-            None if data.y_classifier is None else data.y_classifier[:, i],
-            None if data.classifier_weight is None else data.classifier_weight[i],
-            None if data.other_predicted is None else data.other_predicted[i],
-            None if data.score_log_lr is None else data.score_log_lr[:, i], f, alpha, theta)
+        units = [u for u in UNITS if u["site"] == i] if with_classifier else []
+        expected = direct_site_loglik(data.y[:, i], None if data.score_log_lr is None else data.score_log_lr[:, i],
+                                      units, f, alpha)
         assert model_site[i] == pytest.approx(expected, rel=1e-9, abs=1e-9)
+        if units:  # the quadrature over the site factor is accurate, not only consistent
+            exact = direct_site_loglik(data.y[:, i], None, units, f, alpha, quadrature=False)
+            assert model_site[i] == pytest.approx(exact, rel=1e-5)
     # and the model's total log density adds exactly these site terms to the priors
     logp = occ.model.compile_logp(vars=[occ.model["occupancy_loglik"]], jacobian=False, sum=True)
     start = occ.model.initial_point()
-    start.update({"f": f, "alpha": alpha})
-    if with_classifier:
-        start["theta_simplex__"] = occ.model.rvs_to_transforms[occ.model["theta"]].forward(theta).eval()
+    for name, value in point(f, alpha, with_classifier).items():
+        rv = occ.model[name]
+        transform = occ.model.rvs_to_transforms.get(rv)
+        key = occ.model.rvs_to_values[rv].name
+        start[key] = transform.forward(value).eval() if transform is not None else value
     assert logp(start) == pytest.approx(model_site.sum(), rel=1e-9)
 
 
@@ -119,7 +168,7 @@ def test_model_has_named_dims_and_rejects_unknown_names():
     occ = build_model(data, ModelSpec(interactions=(("lynx", "deer"),), prior=PriorSpec(penalty=1.28)))
     assert occ.model.named_vars_to_dims["f"] == ("term",)
     assert list(occ.model.coords["term"]) == ["lynx", "deer", "lynx:deer"]
-    assert occ.model.named_vars_to_dims["theta"] == ("true_class", "predicted_class")
+    assert occ.model.named_vars_to_dims["false_rate"] == ("species",)
     with pytest.raises(ValueError, match="unknown species \\['wolf'\\]"):
         build_model(data, ModelSpec(interactions=(("lynx", "wolf"),)))
     with pytest.raises(ValueError, match="unknown site covariate"):

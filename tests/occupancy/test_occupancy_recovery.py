@@ -67,8 +67,9 @@ def test_confusion_fit_corrects_what_the_naive_fit_gets_wrong(study):
     naive_s = naive.summary.set_index("parameter").loc["psi[chamois]"]
     assert naive_s["mean"] - study.truth["psi[chamois]"] > 2 * naive_s["sd"], z_naive
     assert naive_s["q2.5"] > study.truth["psi[chamois]"] or z_naive["psi[chamois]"] > 2 * z_aware["psi[chamois]"]
+    # false chamois come from the many non-focal events: the fitted false-label rate sits near the confusion's
     s = aware.summary.set_index("parameter")
-    assert abs(s.loc["theta[other -> chamois]", "mean"] - CONFUSION[3, 2]) < 4 * s.loc["theta[other -> chamois]", "sd"]
+    assert s.loc["false_rate[chamois]", "q2.5"] < CONFUSION[3, 2] * 1.5 and s.loc["false_rate[chamois]", "mean"] > CONFUSION[3, 2] / 3
 
 
 def test_score_fit_recovers_parameters(study):
