@@ -1,10 +1,14 @@
-"""Draw camera-trap records from the model, with a chosen confusion matrix and calibrated scores.
+"""Draw camera-trap records with known occupancy, a chosen confusion matrix and calibrated scores.
 
-The generative story is the one the misclassification-aware likelihood assumes (docs/occupancy.md):
-z_i ~ multivariate Bernoulli(f); events of species s at site i, occasion j ~ Poisson(z_is lambda_s)
-with lambda_s = -log(1 - p_s); events of non-focal classes ('other': people, cows, ...) ~ Poisson(mu_i)
-with mu_i gamma-distributed (busy and quiet sites); every event gets a classifier label drawn from
-the row of the confusion matrix of its true class, and a calibrated probability vector.
+Two scenarios:
+- `simulate` (Poisson): z_i ~ multivariate Bernoulli(f); events of species s at site i, occasion j ~
+  Poisson(z_is lambda_s) with lambda_s = -log(1 - p_s); non-focal events ('other': people, cows, ...)
+  ~ Poisson(mu_i), mu_i gamma-distributed; every event (one record, its own sequence) gets a
+  classifier label from the confusion row of its true class and a calibrated probability vector.
+- `simulate_bursty` (field-like): the same occupancy and detection, but sequences per detection,
+  photos per sequence and non-focal traffic per site are resampled from real records, errors are
+  shared within a sequence and false-label rates differ by site: what the real data look like,
+  not what the likelihood assumes.
 """
 from __future__ import annotations
 
@@ -34,16 +38,18 @@ class SimulatedStudy:
     occasions: tuple[str, ...] = ()
     verified_fraction: float = 0.0
     truth: dict[str, float] = field(default_factory=dict)
+    score_table: pd.DataFrame | None = None  # one row per classified unit (default: every classified record)
 
     def detection_data(self, mode: str, score_prior="empirical"):
         """DetectionData for a label mode, built through the same code path as real records."""
         recs = self.records
         scores = None
         if mode == "scores":
-            scores = recs.loc[recs["classified"], ["site", "occasion"] + [c for c in recs.columns if c.startswith("p_")]]
+            scores = self.score_table if self.score_table is not None else recs.loc[
+                recs["classified"], ["site", "occasion"] + [c for c in recs.columns if c.startswith("p_")]]
         return assemble(
             recs, {s: s for s in self.species}, mode, truth_col="true_label", classifier_col="predicted_label",
-            classified=recs["classified"], verified=recs["verified"], verified_fraction=self.verified_fraction or None,
+            classified=recs["classified"], verified=recs["verified"],
             scores=scores, score_prior=score_prior, occasions=OccasionSpec(kind="column"),
             sites=self.sites, activity="none",
         )
@@ -154,3 +160,119 @@ def calibrated_scores(true_cls: np.ndarray, classes: Sequence[str], separation, 
     logits -= logits.max(1, keepdims=True)
     probs = np.exp(logits)
     return probs / probs.sum(1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class FieldPattern:
+    """What real classified records look like, resampled by `simulate_bursty` (see `field_pattern`).
+
+    sequences_per_use: species -> sequences of that species in each occasion where it was seen;
+    photos_per_sequence: photos in each sequence; traffic: one array per real site of its non-focal
+    sequences in each occasion (a simulated site takes one real site's months, so busy trails stay busy).
+    """
+
+    sequences_per_use: Mapping[str, np.ndarray]
+    photos_per_sequence: np.ndarray
+    traffic: Sequence[np.ndarray]
+
+
+def field_pattern(records: pd.DataFrame, species: Mapping[str, Sequence[str]], truth_col: str, sep: str = ";") -> FieldPattern:
+    """Empirical distributions from records with site, occasion, sequence_id and a human label column."""
+    table = records[records["occasion"].notna()].assign(sequence_id=lambda d: d["sequence_id"].astype(str))
+    parts = table[truth_col].astype("object").map(lambda v: {p.strip() for p in v.split(sep)} if isinstance(v, str) else set())
+    focal_any = np.zeros(len(table), dtype=bool)
+    per_use = {}
+    for name, labels in species.items():
+        has = parts.map(lambda p, labels=labels: bool(p & set(labels))).to_numpy()
+        focal_any |= has
+        per_use[name] = table[has].groupby(["site", "occasion"])["sequence_id"].nunique().to_numpy()
+    focal_seq = pd.Series(focal_any).groupby(table["sequence_id"].to_numpy()).any()
+    other = table[~table["sequence_id"].map(focal_seq).to_numpy()]
+    traffic = [g.groupby("occasion")["sequence_id"].nunique().to_numpy() for _, g in other.groupby("site")]
+    return FieldPattern(per_use, table.groupby("sequence_id").size().to_numpy(), traffic)
+
+
+def simulate_bursty(
+    pattern: FieldPattern,
+    n_sites: int = 60,
+    n_occasions: int = 9,
+    species: Sequence[str] = ("lynx", "deer", "chamois"),
+    natural: Mapping[str, float] | None = None,
+    interactions: Sequence[Sequence[str]] = (("lynx", "deer"), ("lynx", "chamois")),
+    detection: Mapping[str, float] | None = None,
+    confusion: np.ndarray | None = None,
+    false_site_sd: float = 1.0,
+    classified_fraction: float = 0.5,
+    verified_fraction: float = 0.1,
+    score_separation: float | Mapping[str, float] = 3.0,
+    conditionals: Sequence[Conditional] = (),
+    seed: int = 0,
+) -> SimulatedStudy:
+    """A study whose classified records look like real ones, not like the model's assumptions.
+
+    Occupancy and detection as in `simulate` (species s is photographed in an occasion with
+    probability p_s where present); then, unlike the model:
+    - a detected species leaves a number of sequences resampled from the real ones
+      (`pattern.sequences_per_use`), each of a resampled number of photos;
+    - every site borrows one real site's non-focal traffic, occasion by occasion;
+    - a sequence gets one classifier label for all its photos (errors shared within a burst), drawn
+      from the confusion row of its true class; for non-focal sequences the off-diagonal rates are
+      scaled by a per-site lognormal factor (sd `false_site_sd`: people read as chamois on one trail,
+      cows on another);
+    - verification draws photos at random (`verified_fraction`), and a verified photo's sequence
+      counts as verified.
+    Records are photos with `sequence_id`; scores are per sequence (calibrated under the sequence mix).
+    """
+    rng = np.random.default_rng(seed)
+    species = tuple(species)
+    S = len(species)
+    classes = species + (OTHER,)
+    natural = dict(natural or {s: 0.0 for s in species})
+    detection = {s: float((detection or {}).get(s, 0.5)) for s in species}
+    terms = interaction_terms(species, interactions)
+    states = state_matrix(S)
+    names = list(species) + [":".join(species[i] for i in t) for t in terms]
+    psi = state_probabilities(np.array([natural.get(n, 0.0) for n in names]), term_design_matrix(states, terms))
+    z = states[rng.choice(len(states), size=n_sites, p=psi)]
+    conf = np.eye(S + 1) if confusion is None else np.asarray(confusion, dtype=float)
+    sites = tuple(f"s{i:04d}" for i in range(n_sites))
+    occasions = tuple(f"{j + 1:02d}" for j in range(n_occasions))
+    classified_sites = rng.random(n_sites) < classified_fraction
+    rows = []  # one per sequence: site, occasion, true class, label
+    for i in range(n_sites):
+        traffic = pattern.traffic[rng.integers(len(pattern.traffic))]
+        factor = np.exp(rng.normal(0.0, false_site_sd) - false_site_sd ** 2 / 2)
+        other_row = conf[S].copy()
+        other_row[:S] *= factor
+        other_row[S] = max(1.0 - other_row[:S].sum(), 0.0)
+        other_row /= other_row.sum()
+        for j in range(n_occasions):
+            for k, s in enumerate(species):
+                if z[i, k] and rng.random() < detection[s]:
+                    n = int(rng.choice(pattern.sequences_per_use[s]))
+                    rows += [(i, j, k, rng.choice(S + 1, p=conf[k])) for _ in range(n)]
+            n_other = int(traffic[j % len(traffic)]) if len(traffic) else 0
+            if n_other:
+                labels = rng.choice(S + 1, p=other_row, size=n_other)
+                rows += [(i, j, S, lab) for lab in labels]
+    seq = pd.DataFrame(rows, columns=["i", "j", "true", "pred"])
+    seq["sequence_id"] = [f"q{n:06d}" for n in range(len(seq))]
+    seq["n_photos"] = rng.choice(pattern.photos_per_sequence, size=len(seq))
+    photos = seq.loc[seq.index.repeat(seq["n_photos"])].reset_index(drop=True)
+    classified = classified_sites[photos["i"].to_numpy()]
+    checked = classified & (rng.random(len(photos)) < verified_fraction)
+    records = pd.DataFrame({
+        "site": np.asarray(sites, dtype=object)[photos["i"]], "occasion": np.asarray(occasions, dtype=object)[photos["j"]],
+        "sequence_id": photos["sequence_id"], "true_label": np.asarray(classes, dtype=object)[photos["true"]],
+        "predicted_label": np.asarray(classes, dtype=object)[photos["pred"]], "classified": classified, "verified": checked,
+    })
+    scores = calibrated_scores(seq["true"].to_numpy(), classes, score_separation, rng)
+    for k, c in enumerate(classes):
+        seq[f"p_{c}"] = scores[:, k]
+    score_table = seq.assign(site=np.asarray(sites, dtype=object)[seq["i"]], occasion=np.asarray(occasions, dtype=object)[seq["j"]])
+    return SimulatedStudy(
+        species=species, records=records, z=z, natural=natural, detection=detection,
+        interactions=tuple(tuple(t) for t in interactions), confusion=conf, sites=sites, occasions=occasions,
+        verified_fraction=verified_fraction, truth=true_quantities(species, natural, interactions, conditionals, detection),
+        score_table=score_table[classified_sites[seq["i"].to_numpy()]][["site", "occasion"] + [f"p_{c}" for c in classes]],
+    )
