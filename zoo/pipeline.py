@@ -37,10 +37,18 @@ def stages(out: Path, quick: bool) -> list[tuple[str, Path, list[str]]]:
           f"output={out / 'predict' / 'ain.csv'}"]),
         *[(f"occupancy ({labels})", occ / labels / "summary.csv",
            [PYTHON, "-m", "occupancy.fit", "study=lynx", f"labels={labels}", f"run_dir={occ / labels}", *sampler])
-          for labels in ("ground_truth", "naive", "confusion")],
+          for labels in ("ground_truth", "naive", "confusion", "classifier_only")],
+        # the verification loop: plan 2% of the Ain photos from the classifier-only fit; their manual labels
+        # stand in for the reviewer's answers; refit with them
+        ("plan verification (2% of the Ain photos)", occ / "review.csv",
+         [PYTHON, "-m", "occupancy.plan", f"fit_dir={occ / 'classifier_only'}", "budget=0.02",
+          "answer_column=label_manual", f"out={occ / 'review.csv'}"]),
+        ("occupancy (planned)", occ / "planned" / "summary.csv",
+         [PYTHON, "-m", "occupancy.fit", "study=lynx", "labels=planned", f"labels.verified_path={occ / 'review.csv'}",
+          f"run_dir={occ / 'planned'}", *sampler]),
         ("report", out / "report" / "report.md",
-         [PYTHON, "-m", "zoo.report", f"runs=[{train_dir}]", f"fits=[{occ / 'ground_truth'},{occ / 'naive'},{occ / 'confusion'}]",
-          f"out={out / 'report'}"]),
+         [PYTHON, "-m", "zoo.report", f"runs=[{train_dir}]",
+          f"fits=[{occ / 'ground_truth'},{occ / 'naive'},{occ / 'confusion'},{occ / 'planned'}]", f"out={out / 'report'}"]),
     ]
 
 
