@@ -69,25 +69,18 @@ def negative_binomial_logpmf(m, mean, var):
             + shape * (pt.log(shape) - pt.log(shape + mean)) + m * (pt.log(mean) - pt.log(shape + mean)))
 
 
-def false_label_exposure(ev) -> np.ndarray:
-    """(P, S) sequences that could carry a false label of s: not labelled s, or labelled s and found not to be s."""
-    return np.maximum(ev.n_sequences[:, None] - ev.label_count + ev.verified_miss, 1.0)
+def false_label_exposure(n_sequences, label_count, verified_miss) -> np.ndarray:
+    """Sequences that could carry a false label of s: not labelled s, or labelled s and found not to be s."""
+    return np.maximum(np.asarray(n_sequences) - label_count + verified_miss, 1.0)
 
 
-SITE_NODES, SITE_WEIGHTS = np.polynomial.hermite_e.hermegauss(7)  # N(0, 1) quadrature for the site effect
-SITE_WEIGHTS = SITE_WEIGHTS / SITE_WEIGHTS.sum()
-
-
-def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, true_site_sd, false_rate, false_dispersion,
-                    n_sites: int):
+def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, false_rate, false_dispersion, n_sites: int):
     """Classifier labels of sequences at classified sites, one site-occasion ("unit") and species at a time.
 
     ev: `SequenceEvidence` (P units); eta: (S, N, J) logit p, or (S, 1, 1). Per species s (all (S,)):
     true_mean, true_dispersion = the number X of s's own sequences labelled s in an occasion s used
     (negative binomial, variance mean + dispersion mean^2: visits come in overdispersed numbers of
-    sequences, and X = 0 is a visit the classifier missed entirely), its mean varying between sites by a
-    lognormal factor with sd true_site_sd (deer pass a forest track daily and a ridge rarely: without it
-    a site with few deer labels looks like false labels); false_rate = Pr(a sequence of
+    sequences, and X = 0 is a visit the classifier missed entirely); false_rate = Pr(a sequence of
     another class is labelled s), false_dispersion = overdispersion of the count of those false labels
     (how much they vary between sites and months: a busy trail, a herd of cows).
 
@@ -98,8 +91,7 @@ def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, true
       the label's precision at that unit, conditional on the label, so a policy that picks sequences
       by their label, site or occasion leaves it unbiased;
     - a verified sequence that shows s (any label) makes w_ps = 0 impossible.
-    Species are independent given z (a sequence's other-species labels count as false labels of s). The
-    site factor is summed out by 7-point Gauss-Hermite quadrature, site by site.
+    Species are independent given z (a sequence's other-species labels count as false labels of s).
     Returns (S, N) pairs (log Pr(data | z_s = 0), log Pr(data | z_s = 1)) per site.
     """
     P = ev.n_units
@@ -110,27 +102,22 @@ def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, true
     # false labels scale with the unit's other traffic: its sequences not labelled s, plus those labelled s
     # that a person found to be something else (using every sequence would count s's own sequences as
     # exposure, and a site busy with deer would make deer labels look false)
-    false_mean = false_rate[:, None] * pt.as_tensor(false_label_exposure(ev).T)
+    exposure = false_label_exposure(ev.n_sequences[:, None], ev.label_count, ev.verified_miss)  # (P, S)
+    false_mean = false_rate[:, None] * pt.as_tensor(exposure.T)
     false_var = false_mean + false_mean ** 2 * false_dispersion[:, None]
-    site_mean = true_mean[:, None] * pt.exp(true_site_sd[:, None] * SITE_NODES[None, :])  # (S, K) quadrature
-    t_mean = site_mean[:, None, :]  # (S, 1, K)
-    t_var = t_mean + t_mean ** 2 * true_dispersion[:, None, None]
-    f_mean, f_var = false_mean[:, :, None], false_var[:, :, None]
-    ll_used = negative_binomial_logpmf(m[:, :, None], f_mean + t_mean, f_var + t_var)  # (S, P, K)
-    ll_used += (hit[:, :, None] * pt.log(t_mean) + miss[:, :, None] * pt.log(f_mean)
-                - (hit + miss)[:, :, None] * pt.log(f_mean + t_mean))
-    ll_unused = negative_binomial_logpmf(m, false_mean, false_var) + np.where(ev.confirmed.T, IMPOSSIBLE, 0.0)  # (S, P)
+    true_var = true_mean + true_mean ** 2 * true_dispersion
+    ll_used = negative_binomial_logpmf(m, false_mean + true_mean[:, None], false_var + true_var[:, None])
+    ll_used += hit * pt.log(true_mean[:, None]) + miss * pt.log(false_mean) - (hit + miss) * pt.log(false_mean + true_mean[:, None])
+    ll_unused = negative_binomial_logpmf(m, false_mean, false_var) + np.where(ev.confirmed.T, IMPOSSIBLE, 0.0)
     if eta.type.broadcastable[1:] == (True, True):
         eta_units = pt.broadcast_to(eta[:, :, 0], (eta.shape[0], P))
     else:
         eta_units = eta[:, ev.unit_site, ev.unit_occasion]
     log_p, log_q = pt.log1mexp(pt.minimum(-pt.softplus(eta_units), -RATE_FLOOR)), -pt.softplus(eta_units)
-    ll_present = pt.logaddexp(log_p[:, :, None] + ll_used, (log_q + ll_unused)[:, :, None])  # (S, P, K)
+    ll_present = pt.logaddexp(log_p + ll_used, log_q + ll_unused)  # (S, P)
     to_site = np.zeros((P, n_sites))
     to_site[np.arange(P), ev.unit_site] = 1.0
-    per_site = pt.tensordot(ll_present, to_site, axes=[[1], [0]])  # (S, K, N)
-    present = pt.logsumexp(per_site + np.log(SITE_WEIGHTS)[None, :, None], axis=1)  # (S, N)
-    return pt.dot(ll_unused, to_site), present
+    return pt.dot(ll_unused, to_site), pt.dot(ll_present, to_site)
 
 
 def occupancy_log_psi(eta_terms: pt.TensorVariable, term_design: np.ndarray):

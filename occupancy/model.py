@@ -35,10 +35,9 @@ class PriorSpec:
     false_rate: tuple[float, float] = (1.0, 50.0)  # Beta: Pr(a sequence of another class is labelled s), mean 0.02
     count_sd: float = 1.5  # log-scale sd of the own-label count mean per used occasion (around 3)
     dispersion_sd: float = 1.0  # half-normal sd of the label counts' overdispersion (0 = Poisson)
-    site_sd: float = 1.0  # half-normal sd of the log-scale spread of own-label counts between sites
 
     def __post_init__(self):
-        for name in ("natural_sd", "interaction_sd", "detection_sd", "slope_sd", "count_sd", "dispersion_sd", "site_sd"):
+        for name in ("natural_sd", "interaction_sd", "detection_sd", "slope_sd", "count_sd", "dispersion_sd"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"prior {name} must be > 0, got {getattr(self, name)}")
         value = tuple(self.false_rate)
@@ -189,7 +188,7 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
             params = _classifier_parameters(prior)
             ev = data.sequences
             if ev.random_negatives.sum():  # a random verified sample counts false labels directly
-                pm.Binomial("random_false_labels", n=ev.random_negatives, p=params[3], observed=ev.random_false_labels,
+                pm.Binomial("random_false_labels", n=ev.random_negatives, p=params[2], observed=ev.random_false_labels,
                             dims="species")
             seq = sequence_stream(ev, eta, *params, N)
             if seq is not None:
@@ -203,7 +202,6 @@ def _classifier_parameters(prior: PriorSpec):
     """Per species: own labels per used occasion (mean, overdispersion), false-label rate and overdispersion."""
     true_mean = pm.LogNormal("true_label_mean", mu=np.log(3.0), sigma=prior.count_sd, dims="species")
     true_dispersion = pm.HalfNormal("true_label_dispersion", sigma=prior.dispersion_sd, dims="species")
-    true_site_sd = pm.HalfNormal("true_label_site_sd", sigma=prior.site_sd, dims="species")
     false_rate = pm.Beta("false_rate", alpha=prior.false_rate[0], beta=prior.false_rate[1], dims="species")
     false_dispersion = pm.HalfNormal("false_label_dispersion", sigma=prior.dispersion_sd, dims="species")
-    return true_mean, true_dispersion, true_site_sd, false_rate, false_dispersion
+    return true_mean, true_dispersion, false_rate, false_dispersion

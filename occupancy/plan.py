@@ -33,7 +33,7 @@ from zoo.paths import CONFIG_DIR
 from zoo.runs import write_table
 
 from occupancy.histories import assign_occasions, normalise_species_map
-from occupancy.likelihoods import negative_binomial_logpmf
+from occupancy.likelihoods import false_label_exposure, negative_binomial_logpmf
 from occupancy.sequences import sequence_table
 from occupancy.study import labelled_records, load_study_records, occasion_spec, read_table
 
@@ -57,12 +57,13 @@ def study_species_weights(study: dict, other_weight: float) -> dict[str, float]:
 def unit_use_probability(counts: pd.DataFrame, params: dict[str, dict[str, float]]) -> np.ndarray:
     """Pr(species photographed at the unit | present at the site, its labels), from posterior-mean parameters.
 
-    counts: one row per (unit, species) with m (sequences labelled s), n (sequences), hit, miss.
+    counts: one row per (unit, species) with m (sequences labelled s), exposure
+    (`likelihoods.false_label_exposure`), hit, miss, confirmed.
     """
     get = lambda key: counts["species"].map(params[key]).to_numpy(dtype=float)  # noqa: E731
     true_mean, true_disp, false_rate, false_disp, p = (get(k) for k in PARAMETERS)
     m, hit, miss = (counts[c].to_numpy(dtype=float) for c in ("m", "hit", "miss"))
-    false_mean = false_rate * np.maximum(counts["n"].to_numpy(dtype=float) - m + miss, 1.0)  # likelihoods.false_label_exposure
+    false_mean = false_rate * counts["exposure"].to_numpy(dtype=float)
     false_var = false_mean + false_mean ** 2 * false_disp
     true_var = true_mean + true_mean ** 2 * true_disp
     used = negative_binomial_logpmf(m, false_mean + true_mean, false_var + true_var).eval()
@@ -110,6 +111,7 @@ def plan(seqs: pd.DataFrame, sites: pd.DataFrame, params: dict, weights: dict[st
     site_confirmed = set(cells.loc[cells["confirmed"], ["site", "species"]].itertuples(index=False, name=None))
     left = cells["m"] > cells["hit"] + cells["miss"]  # sequences with the label left to verify
     cells = cells[left & ~cells["confirmed"]].reset_index(drop=True)
+    cells["exposure"] = false_label_exposure(cells["n"], cells["m"], cells["miss"])
     if cells.empty:
         return pd.DataFrame(columns=REVIEW_COLUMNS)
     site_q = sites.assign(site=sites["site"].astype(str)).set_index(["site", "species"])["mean"]
@@ -117,8 +119,7 @@ def plan(seqs: pd.DataFrame, sites: pd.DataFrame, params: dict, weights: dict[st
     q0 = np.array([float(site_q.get(k, 0.5)) for k in q_key])
     u = q0 * unit_use_probability(cells, params)
     true_mean = cells["species"].map(params["true_label_mean"]).to_numpy()
-    false_mean = cells["species"].map(params["false_rate"]).to_numpy() * np.maximum(
-        cells["n"].to_numpy() - cells["m"].to_numpy() + cells["miss"].to_numpy(), 1.0)
+    false_mean = cells["species"].map(params["false_rate"]).to_numpy() * cells["exposure"].to_numpy()
     rho = true_mean / (true_mean + false_mean)
     weight = cells["species"].map(weights).to_numpy()
     site_state = {k: q for k, q in zip(q_key, q0)}

@@ -70,6 +70,26 @@ def true_quantities(species: Sequence[str], natural: Mapping[str, float], intera
     return out
 
 
+def _occupancy_draw(rng, n_sites, species, natural, interactions, detection, confusion):
+    """Parameters with their defaults, the sites' true occupancy states, and the checked confusion matrix."""
+    species = tuple(species)
+    S = len(species)
+    natural = dict(natural or {s: 0.0 for s in species})
+    detection = {s: float((detection or {}).get(s, 0.5)) for s in species}
+    terms = interaction_terms(species, interactions)
+    states = state_matrix(S)
+    names = list(species) + [":".join(species[i] for i in t) for t in terms]
+    unknown = set(natural) - set(names)
+    if unknown:
+        raise ValueError(f"natural parameters for unknown terms {sorted(unknown)}; terms are {names}")
+    psi = state_probabilities(np.array([natural.get(n, 0.0) for n in names]), term_design_matrix(states, terms))
+    z = states[rng.choice(len(states), size=n_sites, p=psi)]
+    conf = np.eye(S + 1) if confusion is None else np.asarray(confusion, dtype=float)
+    if conf.shape != (S + 1, S + 1) or not np.allclose(conf.sum(1), 1):
+        raise ValueError(f"confusion must be a ({S + 1}, {S + 1}) row-stochastic matrix (rows: true {list(species) + [OTHER]})")
+    return species, natural, detection, z, conf
+
+
 def simulate(
     n_sites: int = 60,
     n_occasions: int = 9,
@@ -97,22 +117,9 @@ def simulate(
     score_separation: how far calibrated scores separate classes (per class or one value; 0 = no information).
     """
     rng = np.random.default_rng(seed)
-    species = tuple(species)
+    species, natural, detection, z, conf = _occupancy_draw(rng, n_sites, species, natural, interactions, detection, confusion)
     S = len(species)
     classes = species + (OTHER,)
-    natural = dict(natural or {s: 0.0 for s in species})
-    detection = {s: float((detection or {}).get(s, 0.5)) for s in species}
-    terms = interaction_terms(species, interactions)
-    states = state_matrix(S)
-    names = list(species) + [":".join(species[i] for i in t) for t in terms]
-    unknown = set(natural) - set(names)
-    if unknown:
-        raise ValueError(f"natural parameters for unknown terms {sorted(unknown)}; terms are {names}")
-    psi = state_probabilities(np.array([natural.get(n, 0.0) for n in names]), term_design_matrix(states, terms))
-    z = states[rng.choice(len(states), size=n_sites, p=psi)]
-    conf = np.eye(S + 1) if confusion is None else np.asarray(confusion, dtype=float)
-    if conf.shape != (S + 1, S + 1) or not np.allclose(conf.sum(1), 1):
-        raise ValueError(f"confusion must be a ({S + 1}, {S + 1}) row-stochastic matrix (rows: true {list(classes)})")
 
     lam = np.array([-np.log1p(-detection[s]) for s in species])
     mu = rng.gamma(other_rate_shape, other_rate / other_rate_shape, size=n_sites) if other_rate > 0 else np.zeros(n_sites)
@@ -224,17 +231,9 @@ def simulate_bursty(
     Records are photos with `sequence_id`; scores are per sequence (calibrated under the sequence mix).
     """
     rng = np.random.default_rng(seed)
-    species = tuple(species)
+    species, natural, detection, z, conf = _occupancy_draw(rng, n_sites, species, natural, interactions, detection, confusion)
     S = len(species)
     classes = species + (OTHER,)
-    natural = dict(natural or {s: 0.0 for s in species})
-    detection = {s: float((detection or {}).get(s, 0.5)) for s in species}
-    terms = interaction_terms(species, interactions)
-    states = state_matrix(S)
-    names = list(species) + [":".join(species[i] for i in t) for t in terms]
-    psi = state_probabilities(np.array([natural.get(n, 0.0) for n in names]), term_design_matrix(states, terms))
-    z = states[rng.choice(len(states), size=n_sites, p=psi)]
-    conf = np.eye(S + 1) if confusion is None else np.asarray(confusion, dtype=float)
     sites = tuple(f"s{i:04d}" for i in range(n_sites))
     occasions = tuple(f"{j + 1:02d}" for j in range(n_occasions))
     classified_sites = rng.random(n_sites) < classified_fraction

@@ -48,7 +48,6 @@ def summarize(posterior: xr.Dataset) -> pd.DataFrame:
         "beta_p": lambda s, c: f"beta_p[{s}, {c}]",
         "true_label_mean": lambda s: f"true_label_mean[{s}]",
         "true_label_dispersion": lambda s: f"true_label_dispersion[{s}]",
-        "true_label_site_sd": lambda s: f"true_label_site_sd[{s}]",
         "false_rate": lambda s: f"false_rate[{s}]",
         "false_label_dispersion": lambda s: f"false_label_dispersion[{s}]",
     }
