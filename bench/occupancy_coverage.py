@@ -26,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from occupancy.derived import conditional_set  # noqa: E402
 from occupancy.inference import SamplerSpec, fit  # noqa: E402
 from occupancy.model import ModelSpec  # noqa: E402
-from occupancy.simulate import simulate  # noqa: E402
+from occupancy.histories import OccasionSpec, assign_occasions, normalise_species_map  # noqa: E402
+from occupancy.sequences import sequence_table  # noqa: E402
+from occupancy.simulate import field_pattern, simulate, simulate_bursty  # noqa: E402
 from zoo.runs import write_json, write_text  # noqa: E402
 
 SPECIES = ("lynx", "deer", "chamois")
@@ -36,24 +38,40 @@ DETECTION = {"lynx": 0.35, "deer": 0.55, "chamois": 0.45}
 MODES = ("naive", "confusion", "scores")
 
 
-def ain_confusion() -> np.ndarray:
-    """Pr(CNN label | human label) of the Ain records, pooled to lynx, deer, chamois, other."""
+LABELS = {"lynx": ["lynx"], "deer": ["chevreuil"], "chamois": ["chamois"]}
+
+
+def ain_records() -> pd.DataFrame:
     from zoo.data import load_data_config, load_records
 
     recs = load_records(load_data_config("lynx_records"), progress=False)
-    ain = recs[recs["area"].astype(str) == "ain"]
-    names = {"lynx": "lynx", "chevreuil": "deer", "chamois": "chamois"}
-    true = ain["label_manual"].map(lambda v: names.get(v, "other"))
-    pred = ain["label_cnn"].map(lambda v: names.get(v, "other"))
+    ain = recs[recs["area"].astype(str) == "ain"].copy()
+    ain["occasion"], _ = assign_occasions(ain, OccasionSpec())
+    return ain
+
+
+def ain_confusion(ain: pd.DataFrame, per_sequence: bool = False) -> np.ndarray:
+    """Pr(CNN label | human label) of the Ain photos (or sequences), pooled to lynx, deer, chamois, other."""
+    names = {lab: name for name, labs in LABELS.items() for lab in labs}
+    if per_sequence:
+        seqs = sequence_table(ain, "label_cnn", "label_manual", pd.Series(True, index=ain.index), normalise_species_map(LABELS))
+        true, pred = seqs["truth_classes"].map(lambda t: t[0] if t else "other"), seqs["label_class"]
+    else:
+        true = ain["label_manual"].map(lambda v: names.get(v, "other"))
+        pred = ain["label_cnn"].map(lambda v: names.get(v, "other"))
     table = pd.crosstab(true, pred).reindex(index=list(SPECIES) + ["other"], columns=list(SPECIES) + ["other"], fill_value=0)
     return table.to_numpy() / table.to_numpy().sum(axis=1, keepdims=True)
 
 
-def one_replicate(seed: int, confusion: np.ndarray, args) -> list[dict]:
+def one_replicate(seed: int, confusion: np.ndarray, args, pattern=None) -> list[dict]:
     conds = conditional_set(SPECIES, [{"species": "lynx", "given": ["deer", "chamois"]}])
-    sim = simulate(n_sites=args.sites, n_occasions=9, species=SPECIES, natural=NATURAL, interactions=INTERACTIONS,
-                   detection=DETECTION, confusion=confusion, other_rate=args.other_rate, classified_fraction=0.5,
-                   verified_fraction=0.1, score_separation=args.score_separation, conditionals=conds, seed=seed)
+    common = dict(n_sites=args.sites, n_occasions=9, species=SPECIES, natural=NATURAL, interactions=INTERACTIONS,
+                  detection=DETECTION, confusion=confusion, classified_fraction=0.5, verified_fraction=0.1,
+                  score_separation=args.score_separation, conditionals=conds, seed=seed)
+    if args.scenario == "bursty":
+        sim = simulate_bursty(pattern, false_site_sd=args.false_site_sd, **common)
+    else:
+        sim = simulate(other_rate=args.other_rate, **common)
     sampler = SamplerSpec(backend=args.backend, chains=2, draws=args.draws, tune=args.draws, cores=1, seed=seed)
     rows = []
     for mode in MODES:
@@ -92,14 +110,19 @@ def main() -> None:
     parser.add_argument("--other-rate", type=float, default=4.0)
     parser.add_argument("--score-separation", type=float, default=3.0)
     parser.add_argument("--backend", default="pymc")
+    parser.add_argument("--scenario", choices=["poisson", "bursty"], default="poisson",
+                        help="poisson: the model's own assumptions; bursty: resampled from the real Ain records")
+    parser.add_argument("--false-site-sd", type=float, default=1.0, help="bursty: sd of the per-site false-label factor")
     parser.add_argument("--out", default="bench/results/occupancy_coverage")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    confusion = ain_confusion()
+    ain = ain_records()
+    confusion = ain_confusion(ain, per_sequence=args.scenario == "bursty")
+    pattern = field_pattern(ain, LABELS, "label_manual") if args.scenario == "bursty" else None
     rows, started = [], time.perf_counter()
     out = Path(args.out)
     for rep in range(args.replicates):
-        rows += one_replicate(1000 + rep, confusion, args)
+        rows += one_replicate(1000 + rep, confusion, args, pattern)
         df = pd.DataFrame(rows)
         agg = aggregate(df)
         write_json(out.with_suffix(".json"), {"args": vars(args), "confusion": confusion, "replicates_done": rep + 1,
@@ -107,10 +130,17 @@ def main() -> None:
                                               "aggregate": agg.to_dict(orient="records"), "rows": df.to_dict(orient="records")})
         print(f"replicate {rep + 1}/{args.replicates} done ({time.perf_counter() - started:.0f} s)", flush=True)
     n = args.replicates
+    if args.scenario == "bursty":
+        setting = ("field-like records (sequences per detection, photos per sequence and non-focal traffic per site "
+                   "resampled from the Ain records; one label per sequence from the Ain sequence-level confusion; "
+                   f"false-label rates scaled per site by a lognormal factor, sd {args.false_site_sd}); 10% of the "
+                   "classified photos verified at random")
+    else:
+        setting = (f"Poisson events (the model's old assumption), the Ain photo-level confusion, {args.other_rate} "
+                   "non-focal events per site-occasion on average, 10% verified")
     lines = [
-        f"Simulated studies: {n} replicates x {args.sites} sites x 9 occasions, half the sites classifier-labelled with the "
-        f"Ain confusion matrix (lynx/deer/chamois/other), 10% verified, {args.other_rate} non-focal events per site-occasion "
-        f"on average; 2 chains x {args.draws} draws per fit. Marginal = psi[lynx], psi[deer], psi[chamois]; conditional = "
+        f"Simulated studies: {n} replicates x {args.sites} sites x 9 occasions, half the sites classifier-labelled; "
+        f"{setting}; 2 chains x {args.draws} draws per fit. Marginal = psi[lynx], psi[deer], psi[chamois]; conditional = "
         "the four psi[lynx | deer, chamois] patterns.",
         "",
         "| labels | quantities | n intervals | bias | RMSE | 95% coverage |",
@@ -125,8 +155,8 @@ def main() -> None:
     lines += [f"| {q} | {m} | {r.bias:+.3f} | {r.coverage:.2f} |" for (q, m), r in per_species.iterrows()]
     lines += ["", "Confusion matrix used (rows: true lynx, deer, chamois, other; columns: predicted):", "",
               "```", np.array2string(confusion, precision=3), "```",
-              "", f"Command: `.venv/bin/python bench/occupancy_coverage.py --replicates {n} --sites {args.sites} "
-              f"--draws {args.draws} --out {args.out}` ({time.perf_counter() - started:.0f} s)."]
+              "", f"Command: `.venv/bin/python bench/occupancy_coverage.py --scenario {args.scenario} --replicates {n} "
+              f"--sites {args.sites} --draws {args.draws} --out {args.out}` ({time.perf_counter() - started:.0f} s)."]
     write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
 
 
