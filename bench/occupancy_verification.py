@@ -112,7 +112,13 @@ def main(argv=None):
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
+    parser.add_argument("--render", action="store_true", help="only redraw <out>.md and <out>.png from <out>.json")
     args = parser.parse_args(argv)
+    if args.render:
+        saved = json.loads(Path(args.out + ".json").read_text())
+        write_text(Path(args.out + ".md"), report(saved["rows"], argparse.Namespace(**saved["args"])))
+        figure(saved["rows"], Path(args.out + ".png"))
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for name in ("pymc", "pytensor", "arviz", "occupancy.streams", "occupancy.histories"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -163,7 +169,8 @@ def report(rows, args) -> str:
     naive = table[table["policy"] == "naive"].iloc[0]
     none = table[table["policy"] == "none"].iloc[0]
     lines = [
-        f"Real Ain records (18,044 CNN-labelled photos; {args.chains} chains x {args.draws} draws per fit, back-end "
+        f"Real Ain records ({int(round((fits['photos'] / fits['photo_share']).median())):,} CNN-labelled photos in the "
+        f"study's records; {args.chains} chains x {args.draws} draws per fit, back-end "
         f"{args.backend}). Deviation = |posterior mean - ground-truth posterior mean| over the 7 occupancy quantities "
         "(psi of lynx, deer, chamois and psi[lynx | deer, chamois] in its four patterns) and over p of the 5 species; "
         "covered = share of the 7 quantities whose ground-truth mean is inside the fit's 95% interval (mean over seeds). "
@@ -189,6 +196,8 @@ def figure(rows, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     table = pd.DataFrame(rows)
+    fitted = table[table["photo_share"] > 0]
+    n_classified = int(round((fitted["photos"] / fitted["photo_share"]).median()))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
     naive = table[table["policy"] == "naive"].iloc[0]
     styles = {"planned": ("tab:green", "o"), "random_photos": ("tab:blue", "s"), "random_sequences": ("tab:orange", "^")}
@@ -198,18 +207,22 @@ def figure(rows, path: Path) -> None:
             sub = table[table["policy"] == policy]
             if sub.empty:
                 continue
-            agg = sub.groupby("budget")[col].agg(["mean", "min", "max"]).reset_index()
-            ax.plot(agg["budget"] * 100, agg["mean"], marker=marker, color=colour, label=policy.replace("_", " "))
+            # x = the photos actually verified: the planner stops when nothing is left worth checking
+            agg = sub.groupby("budget").agg(share=("photo_share", "mean"), mean=(col, "mean"), lo=(col, "min"),
+                                            hi=(col, "max")).drop_duplicates(["share", "mean"]).reset_index()
+            ax.plot(agg["share"] * 100, agg["mean"], marker=marker, color=colour, label=policy.replace("_", " "))
             if len(sub) > len(agg):
-                ax.fill_between(agg["budget"] * 100, agg["min"], agg["max"], color=colour, alpha=0.15)
+                ax.fill_between(agg["share"] * 100, agg["lo"], agg["hi"], color=colour, alpha=0.15)
         ax.axhline(naive[col], color="tab:red", ls="--", label="naive (CNN as truth)")
         ax.axhline(0, color="black", lw=1, label="ground truth")
         ax.set_xscale("log")
-        ax.set_xlabel("photos verified by a person (% of the 18,044 classified)")
+        ax.set_xlabel(f"photos verified by a person (% of the {n_classified:,} classified)")
         ax.set_ylabel("|estimate - ground truth| (occupancy probability)")
         ax.set_title(title, fontsize=10)
     axes[0].legend(fontsize=8)
-    fig.suptitle("Lynx study, Ain photos: how much verification is enough (band: range over 5 seeds)", fontsize=11)
+    planned = table.loc[table["policy"] == "planned", "photo_share"]
+    stop = f"; the planner stopped at {planned.max():.1%}, nothing left worth checking" if len(planned) else ""
+    fig.suptitle(f"Lynx study, Ain photos: how much verification is enough (band: range over 5 seeds{stop})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
