@@ -35,11 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from occupancy.derived import conditional_set  # noqa: E402
 from occupancy.fit import specs  # noqa: E402
-from occupancy.histories import assign_occasions, normalise_species_map  # noqa: E402
 from occupancy.inference import fit  # noqa: E402
-from occupancy.plan import attach_records, fitted_parameters, plan, study_species_weights  # noqa: E402
-from occupancy.sequences import sequence_table  # noqa: E402
-from occupancy.study import detection_data, labelled_records, load_study_records, occasion_spec  # noqa: E402
+from occupancy.plan import review_list  # noqa: E402
+from occupancy.study import detection_data, load_study_records  # noqa: E402
 from zoo.paths import CONFIG_DIR  # noqa: E402
 from zoo.runs import write_json, write_table, write_text  # noqa: E402
 
@@ -87,16 +85,8 @@ def run_fit(records, cfg, labels, conds):
 
 def planned_review(records, cfg, base_result, budget, workdir: Path) -> tuple[Path, int]:
     """Plan from the unverified fit and replay the human labels as the reviewer's answers."""
-    study = OmegaConf.to_container(cfg.study, resolve=True)
-    labels = confusion_labels()
-    table, classified, verified = labelled_records(records, study, labels, int(cfg.seed))
-    species_map = normalise_species_map(study["species"])
-    table["occasion"], _ = assign_occasions(table, occasion_spec(study["occasions"]), study["time_column"])
-    seqs = sequence_table(table[classified], study["classifier_column"], "_truth", verified, species_map)
-    params = fitted_parameters(base_result.summary, list(species_map))
-    weights = study_species_weights(study, 0.25)
-    n_photos = int(classified.sum())
-    review = attach_records(plan(seqs, base_result.sites, params, weights, budget * n_photos), table[classified], "_truth")
+    review = review_list(records, OmegaConf.to_container(cfg.study, resolve=True), confusion_labels(), int(cfg.seed),
+                         base_result.summary, base_result.sites, budget, answer_column="_truth")
     path = workdir / f"review_{budget}.csv"
     write_table(path, review)
     return path, int(review["n_photos"].sum())

@@ -8,7 +8,7 @@ the same latent occupancy states:
 
 - `y`: detections taken as true (manual labels, or classifier labels under the naive mode);
 - `sequences`: classifier labels of the sequences at classified sites, with the verified ones
-  (`occupancy.sequences.SequenceEvidence`), read through a confusion matrix;
+  (`occupancy.sequences.SequenceEvidence`), read through the classifier's learnt label rates;
 - `score_log_lr`: per species-site-occasion log likelihood ratios from calibrated classifier scores.
 """
 from __future__ import annotations

@@ -74,6 +74,21 @@ def false_label_exposure(n_sequences, label_count, verified_miss) -> np.ndarray:
     return np.maximum(np.asarray(n_sequences) - label_count + verified_miss, 1.0)
 
 
+def unit_loglik(m, exposure, hit, miss, confirmed, true_mean, true_dispersion, false_rate, false_dispersion):
+    """log Pr(a unit's data on a species | photographed there), and | not: elementwise, parameters broadcast.
+
+    m: sequences labelled s; exposure: `false_label_exposure`; hit / miss: verified sequences labelled
+    s that show s / do not; confirmed: a verified sequence shows s. Equations: `sequence_stream`.
+    """
+    false_mean = false_rate * exposure
+    false_var = false_mean + false_mean ** 2 * false_dispersion
+    true_var = true_mean + true_mean ** 2 * true_dispersion
+    used = negative_binomial_logpmf(m, false_mean + true_mean, false_var + true_var)
+    used = used + hit * pt.log(true_mean) + miss * pt.log(false_mean) - (hit + miss) * pt.log(false_mean + true_mean)
+    unused = negative_binomial_logpmf(m, false_mean, false_var) + np.where(confirmed, IMPOSSIBLE, 0.0)
+    return used, unused
+
+
 def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, false_rate, false_dispersion, n_sites: int):
     """Classifier labels of sequences at classified sites, one site-occasion ("unit") and species at a time.
 
@@ -103,12 +118,8 @@ def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, fals
     # that a person found to be something else (using every sequence would count s's own sequences as
     # exposure, and a site busy with deer would make deer labels look false)
     exposure = false_label_exposure(ev.n_sequences[:, None], ev.label_count, ev.verified_miss)  # (P, S)
-    false_mean = false_rate[:, None] * pt.as_tensor(exposure.T)
-    false_var = false_mean + false_mean ** 2 * false_dispersion[:, None]
-    true_var = true_mean + true_mean ** 2 * true_dispersion
-    ll_used = negative_binomial_logpmf(m, false_mean + true_mean[:, None], false_var + true_var[:, None])
-    ll_used += hit * pt.log(true_mean[:, None]) + miss * pt.log(false_mean) - (hit + miss) * pt.log(false_mean + true_mean[:, None])
-    ll_unused = negative_binomial_logpmf(m, false_mean, false_var) + np.where(ev.confirmed.T, IMPOSSIBLE, 0.0)
+    ll_used, ll_unused = unit_loglik(m, exposure.T, hit, miss, ev.confirmed.T, true_mean[:, None],
+                                     true_dispersion[:, None], false_rate[:, None], false_dispersion[:, None])
     if eta.type.broadcastable[1:] == (True, True):
         eta_units = pt.broadcast_to(eta[:, :, 0], (eta.shape[0], P))
     else:

@@ -185,12 +185,12 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
         if data.score_log_lr is not None:
             loglik = loglik + score_stream(data.score_log_lr, eta_full, states)
         if data.sequences is not None:
-            params = _classifier_parameters(prior)
+            true_mean, true_dispersion, false_rate, false_dispersion = _classifier_parameters(prior)
             ev = data.sequences
             if ev.random_negatives.sum():  # a random verified sample counts false labels directly
-                pm.Binomial("random_false_labels", n=ev.random_negatives, p=params[2], observed=ev.random_false_labels,
+                pm.Binomial("random_false_labels", n=ev.random_negatives, p=false_rate, observed=ev.random_false_labels,
                             dims="species")
-            seq = sequence_stream(ev, eta, *params, N)
+            seq = sequence_stream(ev, eta, true_mean, true_dispersion, false_rate, false_dispersion, N)
             if seq is not None:
                 absent, present = seq  # (S, N) each
                 loglik = loglik + pt.dot(present.T, states.T) + pt.dot(absent.T, 1 - states.T)  # no difference: IMPOSSIBLE is huge

@@ -33,7 +33,7 @@ from zoo.paths import CONFIG_DIR
 from zoo.runs import write_table
 
 from occupancy.histories import assign_occasions, normalise_species_map
-from occupancy.likelihoods import false_label_exposure, negative_binomial_logpmf
+from occupancy.likelihoods import false_label_exposure, unit_loglik
 from occupancy.sequences import sequence_table
 from occupancy.study import labelled_records, load_study_records, occasion_spec, read_table
 
@@ -62,15 +62,11 @@ def unit_use_probability(counts: pd.DataFrame, params: dict[str, dict[str, float
     """
     get = lambda key: counts["species"].map(params[key]).to_numpy(dtype=float)  # noqa: E731
     true_mean, true_disp, false_rate, false_disp, p = (get(k) for k in PARAMETERS)
-    m, hit, miss = (counts[c].to_numpy(dtype=float) for c in ("m", "hit", "miss"))
-    false_mean = false_rate * counts["exposure"].to_numpy(dtype=float)
-    false_var = false_mean + false_mean ** 2 * false_disp
-    true_var = true_mean + true_mean ** 2 * true_disp
-    used = negative_binomial_logpmf(m, false_mean + true_mean, false_var + true_var).eval()
-    used = used + hit * np.log(true_mean) + miss * np.log(false_mean) - (hit + miss) * np.log(false_mean + true_mean)
-    unused = negative_binomial_logpmf(m, false_mean, false_var).eval()
+    m, exposure, hit, miss = (counts[c].to_numpy(dtype=float) for c in ("m", "exposure", "hit", "miss"))
+    confirmed = counts["confirmed"].to_numpy(dtype=bool)
+    used, unused = (t.eval() for t in unit_loglik(m, exposure, hit, miss, confirmed, true_mean, true_disp, false_rate, false_disp))
     log_odds = np.log(p) - np.log1p(-p) + used - unused
-    return np.where(counts["confirmed"].to_numpy(), 1.0, 1.0 / (1.0 + np.exp(-log_odds)))
+    return np.where(confirmed, 1.0, 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700))))
 
 
 def fitted_parameters(summary: pd.DataFrame, species: list[str]) -> dict[str, dict[str, float]]:
@@ -199,6 +195,20 @@ def attach_records(review: pd.DataFrame, table: pd.DataFrame, answer_column: str
     return review[REVIEW_COLUMNS]
 
 
+def review_list(records: pd.DataFrame, study: dict, labels: dict, seed: int, summary: pd.DataFrame, sites: pd.DataFrame,
+                budget: float | None, budget_photos: float | None = None, answer_column: str | None = None,
+                site_weight: float = 2.0, other_species_weight: float = 0.25) -> pd.DataFrame:
+    """The review list for a fit (its summary and sites tables) of `records` under the study and label config."""
+    table, classified, verified = labelled_records(records, study, labels, seed)
+    species_map = normalise_species_map(study["species"])
+    table["occasion"], _ = assign_occasions(table, occasion_spec(study["occasions"]), study.get("time_column", "timestamp"))
+    seqs = sequence_table(table[classified], study["classifier_column"], "_truth", verified, species_map)
+    photos = budget_photos if budget_photos is not None else budget * int(classified.sum())
+    weights = study_species_weights(study, other_species_weight)
+    picked = plan(seqs, sites, fitted_parameters(summary, list(species_map)), weights, photos, site_weight)
+    return attach_records(picked, table[classified], answer_column)
+
+
 def run(cfg: DictConfig) -> Path:
     unknown = sorted(set(cfg.keys()) - PLAN_KEYS)
     if unknown:
@@ -216,15 +226,9 @@ def run(cfg: DictConfig) -> Path:
     if labels["mode"] != "confusion":
         raise ValueError(f"plan from a labels=confusion fit (this one is {labels['mode']!r})")
     records = load_study_records(study["records"])
-    table, classified, verified = labelled_records(records, study, labels, int(fit_cfg.seed))
-    species_map = normalise_species_map(study["species"])
-    table["occasion"], _ = assign_occasions(table, occasion_spec(study["occasions"]), study.get("time_column", "timestamp"))
-    seqs = sequence_table(table[classified], study["classifier_column"], "_truth", verified, species_map)
-    budget = cfg.budget_photos if cfg.budget_photos is not None else cfg.budget * int(classified.sum())
-    params = fitted_parameters(read_table(fit_dir / "summary.csv"), list(species_map))
-    weights = study_species_weights(study, float(cfg.other_species_weight))
-    review = attach_records(plan(seqs, read_table(fit_dir / "sites.csv"), params, weights, budget, float(cfg.site_weight)),
-                            table[classified], cfg.answer_column)
+    review = review_list(records, study, labels, int(fit_cfg.seed), read_table(fit_dir / "summary.csv"),
+                         read_table(fit_dir / "sites.csv"), cfg.budget, cfg.budget_photos, cfg.answer_column,
+                         float(cfg.site_weight), float(cfg.other_species_weight))
     if labels.get("verified_path"):
         previous = read_table(labels["verified_path"])
         review = pd.concat([previous, review[~review["sequence_id"].isin(previous.get("sequence_id", []))]], ignore_index=True)

@@ -47,12 +47,11 @@ class SequenceEvidence:
 
     def __post_init__(self):
         P = len(self.unit_site)
-        S0 = self.label_count.shape[1] if self.label_count.ndim == 2 else 0
-        self.random_negatives = np.zeros(S0) if self.random_negatives is None else np.asarray(self.random_negatives, float)
-        self.random_false_labels = np.zeros(S0) if self.random_false_labels is None else np.asarray(self.random_false_labels, float)
+        S = self.label_count.shape[1] if self.label_count.ndim == 2 else 0
+        self.random_negatives = np.zeros(S) if self.random_negatives is None else np.asarray(self.random_negatives, float)
+        self.random_false_labels = np.zeros(S) if self.random_false_labels is None else np.asarray(self.random_false_labels, float)
         if (self.random_false_labels > self.random_negatives).any():
             raise ValueError("more random false labels than randomly verified sequences")
-        S = self.label_count.shape[1] if self.label_count.ndim == 2 else 0
         checks = {
             "unit_occasion": (self.unit_occasion.shape, (P,)), "label_count": (self.label_count.shape, (P, S)),
             "n_sequences": (self.n_sequences.shape, (P,)), "verified_hit": (self.verified_hit.shape, (P, S)),

@@ -5,8 +5,8 @@ human labels that are taken as truth in every mode.
 
 - ground_truth: human labels everywhere.
 - naive: classifier labels at classified sites, taken as truth.
-- confusion: classified sites are seen through the classifier labels of their sequences, read through
-  a confusion matrix learnt jointly with occupancy; a `verified` subset of records (random, or chosen
+- confusion: classified sites are seen through the classifier labels of their sequences, with the
+  classifier's true- and false-label rates learnt jointly with occupancy; a `verified` subset of records (random, or chosen
   by `occupancy.plan`) adds its human labels (`occupancy.sequences`).
 - scores: classified sites are seen through calibrated per-unit probabilities (a score table).
 """
@@ -142,7 +142,7 @@ def assemble(
     log.info("confusion mode: %d classified photos in %d sequences at %d sites, %d sequences verified (%d photos)",
              int(classified.sum()), n_seq, int(classified_sites.sum()), n_checked, int(verified.sum()))
     if n_checked == 0:
-        log.warning("no verified sequence: the confusion matrix rests on its prior and the sequence counts alone")
+        log.warning("no verified sequence: the false-label rates rest on their prior and the label counts alone")
     return DetectionData(y=y, sequences=evidence, **base)
 
 
