@@ -25,11 +25,11 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from zoo.data.tags import IMAGE_SUFFIXES
 from zoo.models.data_config import DataConfig
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIEWS = ("orig", "hflip")
 _RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST,
              "lanczos": Image.LANCZOS, "box": Image.BOX, "hamming": Image.HAMMING}
@@ -37,7 +37,7 @@ _RESAMPLE = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Im
 
 
 def find_images(folder: str | os.PathLike) -> list[Path]:
-    """Every .jpg/.jpeg/.png under `folder` (recursive, case-insensitive), sorted for a stable order."""
+    """Every image under `folder` (IMAGE_SUFFIXES, the list zoo.data reads; recursive, case-insensitive), sorted."""
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"not a folder: {folder}")

@@ -85,7 +85,8 @@ def test_records_csv_merges_rows_and_reports_unknown_and_missing_sites(tmp_path)
     assert records.loc["c.jpg", "timestamp_flag"] == "invalid"  # 29 February 2019 does not exist
     assert records.loc["d.jpg", "timestamp_flag"] == "missing"
     assert pd.isna(records.loc["c.jpg", "lat"]) and records.loc["a.jpg", "lat"] == 46.5
-    assert study.report["problems"] == {"several rows for one photo (labels merged)": 1, "site missing": 1}
+    assert study.report["problems"] == {"several rows for one photo (labels merged)": 1, "site missing": 1,
+                                        "unreadable time": 1}  # the impossible date is counted, not hidden
     assert study.report["sites_without_coordinates"] == ["9.9"]
 
 
@@ -120,7 +121,9 @@ def test_camtrap_dp_media_and_event_observations(tmp_path):
 def test_missing_columns_and_config_typos_fail_clearly(tmp_path):
     csv = tmp_path / "r.csv"
     pd.DataFrame({"file": ["a"], "site": ["1"]}).to_csv(csv, index=False)
-    with pytest.raises(ValueError, match=r"column\(s\) \['timestamp'"):
-        load_study({"path": str(csv), "split": {"kind": "none"}}, progress=False)
+    with pytest.raises(ValueError, match=r"column\(s\) \['when'\] not found"):  # named in the config: required
+        load_study({"path": str(csv), "columns": {"timestamp": "when"}, "split": {"kind": "none"}}, progress=False)
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['stie'\]"):
+        load_study({"path": str(csv), "columns": {"stie": "site"}, "split": {"kind": "none"}}, progress=False)
     with pytest.raises(Exception, match="gap_secnds"):
         load_study({"path": str(csv), "sequences": {"gap_secnds": 30}}, progress=False)

@@ -13,36 +13,38 @@ from typing import Any
 
 import pandas as pd
 
+from zoo.data.times import EXIF_FORMAT, parse_times, unparsed  # noqa: F401  (EXIF_FORMAT: kept importable)
+
 log = logging.getLogger(__name__)
 
-EXIF_FORMAT = "%Y:%m:%d %H:%M:%S"
 _SHIFT_UNITS = {"years", "months", "days", "hours", "minutes", "seconds"}
 _WHERE_KEYS_SPECIAL = {"year", "path_contains"}
 
 
-def parse_timestamps(raw: pd.Series) -> pd.Series:
-    """EXIF 'YYYY:MM:DD HH:MM:SS' or ISO 8601 text to datetimes; impossible dates become NaT."""
-    text = raw.astype("string").str.strip()
-    parsed = pd.to_datetime(text, format=EXIF_FORMAT, errors="coerce")
-    retry = parsed.isna() & text.notna() & (text != "")
-    if retry.any():
-        iso = pd.to_datetime(text[retry], format="ISO8601", errors="coerce", utc=True)
-        parsed.loc[retry] = iso.dt.tz_convert(None)
-    return parsed
+def parse_timestamps(raw: pd.Series, time_format: str | None = None, dayfirst: bool | None = None,
+                     timezone: str | None = None) -> pd.Series:
+    """Capture-time text to local datetimes (see zoo.data.times); unreadable and impossible dates become NaT."""
+    return parse_times(raw, time_format, dayfirst, timezone)
 
 
 def repair_timestamps(
     records: pd.DataFrame,
     corrections: Sequence[Mapping[str, Any]] = (),
     valid_years: Sequence[int] | None = None,
+    time_format: str | None = None,
+    dayfirst: bool | None = None,
+    timezone: str | None = None,
 ) -> pd.DataFrame:
-    """Fill `timestamp` and `timestamp_flag` from `timestamp_raw` and the correction rules."""
+    """Fill `timestamp` and `timestamp_flag` from `timestamp_raw` and the correction rules.
+
+    `timestamp_flag` is `missing` for an empty value and `invalid` for one that could not be read.
+    """
     out = records.copy()
-    out["timestamp"] = parse_timestamps(out["timestamp_raw"])
+    out["timestamp"] = parse_timestamps(out["timestamp_raw"], time_format, dayfirst, timezone)
     flags = pd.Series("", index=out.index, dtype=object)
-    missing = out["timestamp_raw"].isna() | (out["timestamp_raw"].astype("string").str.strip() == "")
-    flags[missing] = "missing"
-    flags[~missing & out["timestamp"].isna()] = "invalid"
+    invalid = unparsed(out["timestamp_raw"], out["timestamp"])
+    flags[out["timestamp"].isna().to_numpy() & ~invalid] = "missing"
+    flags[invalid] = "invalid"
     original_year = out["timestamp"].dt.year
     for number, rule in enumerate(corrections):
         mask = _rule_mask(out, original_year, rule.get("where", {}), number)

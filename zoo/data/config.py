@@ -9,6 +9,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 
 import zoo.paths  # noqa: F401  (registers ${sample:...})
+from zoo.data.times import validate_time_options
 
 
 @dataclass
@@ -42,7 +43,9 @@ class SequenceRules:
 
 @dataclass
 class SplitRules:
-    kind: str = "stratified"  # stratified | authors (a split file) | by_area | by_site | none
+    # auto: stratified when photos have times, else file_blocks | stratified | file_blocks (runs of consecutive
+    # file names kept together) | authors (a split file) | by_area | by_site | none
+    kind: str = "auto"
     valid: float = 0.2
     test: float = 0.0
     seed: int = 0
@@ -51,6 +54,8 @@ class SplitRules:
     labels_from_file: bool = False
     train_values: Optional[list[str]] = None
     test_values: Optional[list[str]] = None
+    # file_blocks: at most this many consecutive files of one folder and label form one block
+    block_files: int = 20
 
 
 @dataclass
@@ -63,6 +68,11 @@ class DataConfig:
     # records: our column -> the file's column (tags may list several columns)
     columns: dict[str, Any] = field(default_factory=dict)
     tag_separator: str = ";"
+    # capture times (zoo.data.times): a strftime pattern, else EXIF/ISO/day-month read automatically;
+    # dayfirst: order of 01/02/2017 (null: from the values); timezone: convert times with a UTC offset to it
+    time_format: Optional[str] = None
+    dayfirst: Optional[bool] = None
+    timezone: Optional[str] = None
     # fixed values for columns the source does not hold (e.g. area: jura)
     constants: dict[str, str] = field(default_factory=dict)
     sites: Optional[str] = None
@@ -75,7 +85,7 @@ class DataConfig:
 
 
 SOURCES = ("auto", "images", "records", "camtrap_dp")
-SPLITS = ("stratified", "authors", "file", "by_area", "by_site", "none")
+SPLITS = ("auto", "stratified", "file_blocks", "authors", "file", "by_area", "by_site", "none")
 
 
 def as_data_config(cfg: Any) -> DictConfig:
@@ -86,6 +96,9 @@ def as_data_config(cfg: Any) -> DictConfig:
         raise ValueError(f"data.source must be one of {SOURCES}, got {merged.source!r}")
     if merged.split.kind not in SPLITS:
         raise ValueError(f"data.split.kind must be one of {SPLITS}, got {merged.split.kind!r}")
+    if merged.split.block_files < 1:
+        raise ValueError(f"data.split.block_files must be >= 1, got {merged.split.block_files}")
+    validate_time_options(merged.time_format, merged.dayfirst, merged.timezone)
     return merged
 
 

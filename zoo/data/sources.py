@@ -6,6 +6,7 @@ and optionally `label_given` (an explicit human label that wins over tags) plus 
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 import re
@@ -18,11 +19,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from zoo.data.labels import split_tags
-from zoo.data.tags import read_image_tags
+from zoo.data.tags import IMAGE_SUFFIXES, read_image_tags
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
 
 
 def detect_source(path: str | Path) -> str:
@@ -63,13 +62,15 @@ def read_image_folder(root: str | Path, path_pattern: str | None = None, workers
     for file, (info, digest) in zip(files, scanned):
         relative = file.relative_to(root).as_posix()
         problems += [{"file": relative, "problem": p} for p in info.problems]
-        if digest in first_by_hash:
+        readable = not any(p.startswith("unreadable image") for p in info.problems)
+        # two broken files with equal bytes (e.g. two empty ones) are both listed as unreadable, not as copies
+        if readable and digest in first_by_hash:
             problems.append({"file": relative, "problem": f"duplicate of {first_by_hash[digest]} (skipped)"})
             continue
-        first_by_hash[digest] = relative
+        if readable:
+            first_by_hash[digest] = relative
         rows.append({"media_id": relative, "path": str(file), **_path_fields(relative, file, pattern),
-                     "timestamp_raw": info.datetime_original, "tags": info.tags,
-                     "readable": not any(p.startswith("unreadable image") for p in info.problems)})
+                     "timestamp_raw": info.datetime_original, "tags": info.tags, "readable": readable})
     for problem in problems:
         log.warning("%s: %s", problem["file"], problem["problem"])
     return pd.DataFrame(rows), problems
@@ -92,36 +93,102 @@ def _path_fields(relative: str, file: Path, pattern: re.Pattern | None) -> dict[
 
 # --- (b) a records table ------------------------------------------------------------------------
 
-DEFAULT_COLUMNS = {"media_id": "file", "path": "file", "area": None, "site": "site", "camera": "camera",
-                   "timestamp": "timestamp", "tags": ["label"], "label": None}
+# our column -> the file's column names tried (case-insensitive, first found) when data.columns names none
+COLUMN_ALIASES = {
+    "media_id": ("file", "path", "filename", "file_name", "image", "media_id", "mediaid", "id"),
+    "path": ("path", "file_path", "filepath"),
+    "area": ("area",),
+    "site": ("site", "location", "locationid", "station", "trap"),
+    "camera": ("camera", "cameraid"),
+    "timestamp": ("timestamp", "datetime", "date_time", "datetimeoriginal", "datetime_original", "time"),
+    "tags": ("label", "labels", "species", "tags", "keywords", "class"),
+}
+# what a records table loses without each optional column (one warning lists them)
+OPTIONAL_COLUMNS = {
+    "site": "all photos are one site (no by_site split, no occupancy)",
+    "camera": "each site is one camera",
+    "timestamp": "no sequences (each photo is its own; the split keeps runs of file names together) and no occasions",
+}
+
+
+def resolve_columns(available: Sequence[str], columns: Mapping[str, Any] | None = None,
+                    source: str = "records table") -> dict[str, Any]:
+    """Our column -> the file's column(s): `columns` as given (each must exist), else the first alias found."""
+    given = dict(columns) if columns else {}
+    unknown = set(given) - set(COLUMN_ALIASES) - {"label"}
+    if unknown:
+        raise ValueError(f"data.columns: unknown key(s) {sorted(unknown)}; known: {sorted([*COLUMN_ALIASES, 'label'])}")
+    by_lower = {str(c).lower(): c for c in available}
+    spec: dict[str, Any] = {"label": given.get("label")}
+    for ours, aliases in COLUMN_ALIASES.items():
+        if ours in given:
+            spec[ours] = given[ours]
+        else:
+            spec[ours] = next((by_lower[a] for a in aliases if a in by_lower), None)
+            if ours == "tags" and spec[ours] is not None and spec[ours] in given.values():
+                spec[ours] = None  # e.g. `label` mapped explicitly: not also read as tags
+    spec["tags"] = [spec["tags"]] if isinstance(spec["tags"], str) else list(spec["tags"] or [])
+    named = [c for k, v in given.items() if v for c in ([v] if isinstance(v, str) else v)]
+    missing = [c for c in named if c not in available]
+    if missing:
+        raise ValueError(f"{source}: column(s) {missing} not found (has {list(available)}); "
+                         "map your column names with data.columns.*")
+    if spec["media_id"] is None:
+        spec["media_id"] = spec["path"]
+    if spec["media_id"] is None:
+        raise ValueError(f"{source}: no photo id or path column (tried {list(COLUMN_ALIASES['media_id'])}; has "
+                         f"{list(available)}); name yours with data.columns.media_id")
+    return spec
+
+
+def read_table_file(path: str | Path, **read_csv) -> pd.DataFrame:
+    """A CSV (',' ';' or tab separated, UTF-8 with or without BOM, optionally gzipped) or Parquet file."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    try:
+        with (gzip.open(path, "rt", encoding="utf-8-sig") if path.suffix == ".gz"
+              else open(path, encoding="utf-8-sig")) as f:
+            header = f.readline()
+        # spreadsheets set to a European locale write ';' (a decimal comma takes ',')
+        sep = max((",", ";", "\t"), key=header.count)
+        if sep != ",":
+            log.info("%s: columns separated by %r", path, sep)
+        return pd.read_csv(path, sep=sep, encoding="utf-8-sig", **read_csv)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}): save it as UTF-8 "
+                         "(Excel: 'CSV UTF-8'; LibreOffice: character set Unicode (UTF-8))") from None
 
 
 def read_records_table(path: str | Path, columns: Mapping[str, Any] | None = None,
                        tag_separator: str = ";") -> tuple[pd.DataFrame, list[dict[str, str]]]:
-    """Read a records CSV/Parquet whose column names are mapped by `columns`.
+    """Read a records CSV/Parquet whose column names are mapped by `columns` (else found by COLUMN_ALIASES).
 
-    `columns.tags` names the columns holding tags (several tags joined by `tag_separator`);
-    `columns.label`, when given, names an explicit human label that wins over tags.
-    Rows sharing a media id (one photo tagged with two labels on two rows) are merged.
+    Only a photo id or path is required, and a label for training. `columns.tags` names the columns holding
+    tags (several tags joined by `tag_separator`); `columns.label`, when given, names an explicit human label
+    that wins over tags. Rows sharing a media id (one photo tagged with two labels on two rows) are merged.
     """
     path = Path(path)
-    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    spec = {**DEFAULT_COLUMNS, **(dict(columns) if columns else {})}
-    tag_cols = [spec["tags"]] if isinstance(spec["tags"], str) else list(spec["tags"] or [])
-    needed = [c for c in [spec["media_id"], spec["site"], spec["timestamp"], *tag_cols] if c]
-    missing = [c for c in needed if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: column(s) {missing} not found (has {list(table.columns)}); "
-                         "map your column names with data.columns.*")
-    raw = pd.DataFrame({
-        "media_id": table[spec["media_id"]].astype(str),
-        "path": table[spec["path"] or spec["media_id"]].astype(str),
-        "area": table[spec["area"]].fillna("").astype(str) if spec["area"] else "",
-        "site": table[spec["site"]].astype(str),
-        "camera": table[spec["camera"]].fillna("").astype(str) if spec["camera"] else table[spec["site"]].astype(str),
-        "timestamp_raw": table[spec["timestamp"]],
-    })
-    raw["tags"] = _tags_per_row(table, tag_cols, tag_separator)
+    table = read_table_file(path, dtype=str, keep_default_na=False, na_values=[""])
+    spec = resolve_columns(list(table.columns), columns, source=str(path))
+    tag_cols = spec["tags"]
+    if not tag_cols and not spec["label"]:
+        log.warning("%s: no label column (tried %s): every record is unlabelled; name yours with data.columns.tags",
+                    path, list(COLUMN_ALIASES["tags"]))
+    lost = {c: why for c, why in OPTIONAL_COLUMNS.items() if not spec[c] and not (c == "camera" and spec["site"])}
+    if lost:
+        log.warning("%s has no %s column: %s; map them with data.columns.*", path, "/".join(lost),
+                    "; ".join(f"without {c}, {why}" for c, why in lost.items()))
+
+    def column(name: str) -> pd.Series | str:
+        return table[spec[name]].fillna("").astype(str) if spec[name] else ""
+
+    raw = pd.DataFrame({"media_id": table[spec["media_id"]].astype(str),
+                        "path": table[spec["path"] or spec["media_id"]].astype(str)})
+    raw["area"], raw["site"] = column("area"), column("site")
+    raw["camera"] = column("camera") if spec["camera"] else raw["site"]
+    raw["timestamp_raw"] = table[spec["timestamp"]] if spec["timestamp"] else None
+    raw["tags"] = _tags_per_row(table, tag_cols, tag_separator) if tag_cols else [[] for _ in range(len(table))]
     if spec["label"]:
         raw["label_given"] = table[spec["label"]]
     mapped = {c for c in [spec[k] for k in ("media_id", "path", "area", "site", "camera", "timestamp", "label")] if c}

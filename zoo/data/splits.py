@@ -54,6 +54,33 @@ def _take_fold(df: pd.DataFrame, fraction: float, seed: int, group: str) -> pd.I
     return df.index[df[group].isin(held_groups)]
 
 
+def file_blocks(records: pd.DataFrame, block_files: int = 20) -> pd.Series:
+    """Block id of every record: runs of consecutive file names in one folder with one label.
+
+    Without capture times bursts are unknown, but cameras name their shots in order, so frames of one burst
+    are neighbours by name and share a label. A block ends at a new folder, a label change or after
+    `block_files` files (a burst longer than that, or cut there, can still straddle two sides).
+    """
+    if block_files < 1:
+        raise ValueError(f"block_files must be >= 1, got {block_files}")
+    paths = records["path"].astype(str).where(records["path"].astype(str) != "", records["media_id"].astype(str))
+    folder = paths.map(lambda p: Path(p).parent.as_posix())
+    order = pd.DataFrame({"folder": folder, "name": paths.map(lambda p: Path(p).name),
+                          "label": records["label"].astype(str)}).sort_values(["folder", "name"], kind="stable")
+    new_run = (order["folder"] != order["folder"].shift()) | (order["label"] != order["label"].shift())
+    run = new_run.cumsum()
+    position = order.groupby(run).cumcount()
+    block = run.astype(str) + "." + (position // block_files).astype(str)
+    return block.reindex(records.index)
+
+
+def split_file_blocks(records: pd.DataFrame, valid: float = 0.2, test: float = 0.0, seed: int = 0,
+                      block_files: int = 20) -> pd.Series:
+    """The stratified split with whole file blocks (see `file_blocks`) on one side instead of sequences."""
+    blocks = records.assign(_file_block=file_blocks(records, block_files))
+    return split_stratified(blocks, valid, test, seed, group="_file_block")
+
+
 def split_by_group(records: pd.DataFrame, column: str, train: Sequence[str] | None = None,
                    test: Sequence[str] | None = None, valid: float = 0.2, seed: int = 0) -> pd.Series:
     """Transferability split: whole values of `column` (area or site) go to train or test.

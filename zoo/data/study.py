@@ -17,7 +17,8 @@ from zoo.data.labels import LabelNormalizer, split_tags
 from zoo.data.schema import COLUMNS, validate_records
 from zoo.data.sequences import assign_sequences
 from zoo.data.sources import detect_source, read_camtrap_dp, read_image_folder, read_records_table
-from zoo.data.splits import leaking_sequences, split_by_group, split_from_file, split_stratified
+from zoo.data.splits import leaking_sequences, split_by_group, split_file_blocks, split_from_file, split_stratified
+from zoo.data.times import failure_message
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,9 @@ def build_study(raw: pd.DataFrame, cfg: Any, problems: list[dict[str, str]] | No
     problems = list(problems or [])
     normalizer = LabelNormalizer(**_label_rules(cfg))
     records = _normalise_labels(raw, normalizer, cfg.labels.normalize_columns)
-    records = repair_timestamps(records, _plain(cfg.clock.corrections), _plain(cfg.clock.valid_years))
+    records = repair_timestamps(records, _plain(cfg.clock.corrections), _plain(cfg.clock.valid_years),
+                                cfg.time_format, cfg.dayfirst, cfg.timezone)
+    problems += _time_problems(records)
     records = _join_sites(records, cfg.sites, problems)
     records = assign_sequences(records, cfg.sequences.gap_seconds)
     records["split"] = _split(records, cfg)
@@ -122,9 +125,33 @@ def _join_sites(records: pd.DataFrame, sites_path: str | None, problems: list[di
     return out
 
 
+def _time_problems(records: pd.DataFrame) -> list[dict[str, str]]:
+    """Every time that was given but could not be read is a problem (and one warning line), never hidden."""
+    invalid = records["timestamp_flag"] == "invalid"
+    if invalid.any():
+        log.warning("%s", failure_message(records["timestamp_raw"], records["timestamp"].where(~invalid), "capture time"))
+    return [{"file": m, "problem": f"unreadable time {raw!r}"}
+            for m, raw in records.loc[invalid, ["media_id", "timestamp_raw"]].itertuples(index=False)]
+
+
 def _split(records: pd.DataFrame, cfg) -> pd.Series:
     rules = cfg.split
-    if rules.kind == "none":
+    kind = rules.kind
+    labelled = records["label"].astype(str) != ""
+    no_time = int((labelled & records["timestamp"].isna()).sum())
+    if kind == "auto" and not labelled.any():
+        kind = "none"
+    if kind == "auto":
+        kind = "file_blocks" if labelled.any() and no_time == int(labelled.sum()) else "stratified"
+        log.info("split.kind auto: %s (%s)", kind, "no photo has a capture time" if kind == "file_blocks"
+                 else "photos have capture times")
+    if kind == "stratified" and no_time:
+        log.warning("%d labelled photos have no capture time, so their bursts are unknown: a stratified split may "
+                    "put frames of one burst on both sides and inflate valid/test accuracy; split.kind=file_blocks "
+                    "keeps runs of consecutive file names together", no_time)
+    if kind == "file_blocks":
+        return split_file_blocks(records, rules.valid, rules.test, rules.seed, rules.block_files)
+    if kind == "none":
         return pd.Series("", index=records.index, dtype=object)
     if rules.kind in ("authors", "file"):
         if not rules.file:

@@ -44,22 +44,42 @@ class ImageTags:
     problems: list[str] = field(default_factory=list)
 
 
+# what the folder reader and zoo.images look for; any of them goes through `read_image_tags`
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
+
+
 def read_image_tags(path) -> ImageTags:
-    """Read size, capture time and keyword tags; problems are reported, never raised."""
+    """Read size, capture time and keyword tags; problems are reported, never raised.
+
+    The pixels are decoded first (cheaply, see `decode_cheaply`) whatever the format, so a truncated or
+    corrupt file is caught here, at ingestion, rather than mid-training.
+    """
     info = ImageTags()
     try:
         with Image.open(path) as im:
             info.width, info.height = im.size
+            decode_cheaply(im)
             info.datetime_original = _exif_datetime(im, info)
             xmp = im.info.get("xmp")
             tags = _xmp_tags(xmp, info) if xmp else []
             tags += _iptc_keywords(im, info)
-            im.verify()  # walks the JPEG structure without a full decode; catches truncation
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        info.problems.append(f"unreadable image: {err}")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        info.problems.append(f"unreadable image: {err or type(err).__name__}")
         return info
     info.tags = list(dict.fromkeys(t for t in tags if t))
     return info
+
+
+def decode_cheaply(im: Image.Image) -> None:
+    """Decode the whole file at reduced size; raises OSError on truncated or corrupt data.
+
+    `Image.verify` only walks a JPEG's markers (a file cut inside its image data passes) and cannot follow
+    other reads (PNG). A JPEG drafted to 1/8 scale still reads every entropy-coded byte to the end but skips
+    most of the inverse DCT; other formats are small enough to decode fully.
+    """
+    if im.format == "JPEG":
+        im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
+    im.load()
 
 
 def _exif_datetime(im: Image.Image, info: ImageTags) -> str | None:
