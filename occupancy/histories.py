@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from zoo.data.times import blank, failure_message, parse_times, unparsed, validate_time_options
+
 if TYPE_CHECKING:
     from occupancy.sequences import SequenceEvidence
 
@@ -36,12 +38,16 @@ class OccasionSpec:
     kind='month': month of year, years pooled (the seed study), keeping `months` in that order.
     kind='days': consecutive windows of `length_days` from `origin` (default: earliest timestamp).
     kind='column': the records already carry an `occasion` column (e.g. simulated data).
+    Times are read by zoo.data's parser (EXIF, ISO, day/month, kept as local time): `time_format` (a strftime
+    pattern) and `dayfirst` (the order of 01/02/2017; None: from the values) fix how.
     """
 
     kind: str = "month"
     months: tuple[int, ...] = tuple(range(3, 12))
     length_days: int = 30
     origin: str | None = None
+    time_format: str | None = None
+    dayfirst: bool | None = None
 
     def __post_init__(self):
         if self.kind not in ("month", "days", "column"):
@@ -50,6 +56,7 @@ class OccasionSpec:
             raise ValueError(f"occasion months must be in 1..12, got {list(self.months)}")
         if self.kind == "days" and self.length_days < 1:
             raise ValueError(f"occasion length_days must be >= 1, got {self.length_days}")
+        validate_time_options(self.time_format, self.dayfirst, None, prefix="study.occasions")
 
 
 @dataclass
@@ -206,10 +213,7 @@ def assign_occasions(records: pd.DataFrame, spec: OccasionSpec, time_col: str = 
         return occ, order
     if time_col not in records:
         raise ValueError(f"records have no {time_col!r} column (columns: {list(records.columns)})")
-    t = pd.to_datetime(records[time_col], errors="coerce")
-    n_bad = int(t.isna().sum())
-    if n_bad:
-        log.warning("%d record(s) have no usable %s and are ignored", n_bad, time_col)
+    t = read_times(records[time_col], spec, time_col)
     if spec.kind == "month":
         month = t.dt.month
         occ = month.where(month.isin(spec.months)).map(lambda m: f"{int(m):02d}" if pd.notna(m) else np.nan)
@@ -220,6 +224,29 @@ def assign_occasions(records: pd.DataFrame, spec: OccasionSpec, time_col: str = 
     labels = [(origin + pd.Timedelta(days=spec.length_days * k)).strftime("%Y-%m-%d") for k in range(n_occ)]
     occ = index.map(lambda k: labels[int(k)] if pd.notna(k) and k >= 0 else np.nan)
     return occ, labels
+
+
+def read_times(values: pd.Series, spec: OccasionSpec, what: str = "timestamp") -> pd.Series:
+    """Times through zoo.data's one parser; fails (one line) when none can be read or any is before 1900.
+
+    A year-0001 or all-NaT column would give all-zero histories and a confident, wrong occupancy.
+    """
+    times = parse_times(values, spec.time_format, spec.dayfirst, what=what)
+    bad = unparsed(values, times)
+    message = failure_message(values, times, what, option="study.occasions.time_format")
+    if message and bad.sum() == (~blank(values)).sum():
+        raise ValueError(message)
+    if message:
+        log.warning("%s: those records are ignored", message)
+    early = times.dt.year < 1900
+    if early.any():
+        examples = pd.Series(values)[early.to_numpy()].astype(str).drop_duplicates().head(3).tolist()
+        raise ValueError(f"{int(early.sum())} {what} values fall before 1900 (e.g. {examples}): a misread or unset "
+                         f"camera clock; fix them or set study.occasions.time_format")
+    n_blank = int(blank(values).sum())
+    if n_blank:
+        log.warning("%d record(s) have no %s and are ignored", n_blank, what)
+    return times
 
 
 def _natural_key(value: str):
@@ -289,8 +316,9 @@ def activity_from_deployments(
     if not need <= set(deployments.columns):
         raise ValueError(f"deployments need columns {sorted(need)}, got {list(deployments.columns)}")
     days = []
-    for row in deployments.itertuples(index=False):
-        start, end = pd.Timestamp(row.start).normalize(), pd.Timestamp(row.end).normalize()
+    starts = parse_times(deployments["start"], spec.time_format, spec.dayfirst, what="deployment start").dt.normalize()
+    ends = parse_times(deployments["end"], spec.time_format, spec.dayfirst, what="deployment end").dt.normalize()
+    for row, start, end in zip(deployments.itertuples(index=False), starts, ends):
         if pd.isna(start) or pd.isna(end) or end < start:
             raise ValueError(f"deployment at site {row.site!r} has bad dates {row.start!r}..{row.end!r}")
         days.append(pd.DataFrame({"site": str(row.site), "timestamp": pd.date_range(start, end, freq="D")}))
@@ -340,7 +368,7 @@ def _activity(table, sites, spec, occasion_list, activity, time_col):
         return np.ones((N, J), dtype=bool), None
     if activity == "records":
         if time_col in table:
-            days = table.assign(_day=pd.to_datetime(table[time_col], errors="coerce").dt.normalize())
+            days = table.assign(_day=parse_times(table[time_col], spec.time_format, spec.dayfirst).dt.normalize())
             days = days.dropna(subset=["_day"]).drop_duplicates(["site", "_day"])
             effort = count_array(days, sites, occasion_list)
         else:

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from occupancy.histories import DetectionData, OccasionSpec
+from occupancy.histories import DetectionData, OccasionSpec, _natural_key
 from occupancy.streams import assemble, verified_mask
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,9 @@ def load_study_records(records_cfg: Mapping) -> pd.DataFrame:
     """Records from `path` (a table in the records contract) or from a zoo.data config named in `data`."""
     records_cfg = _plain(records_cfg)
     if records_cfg.get("path"):
-        table = read_table(records_cfg["path"])
-        if "timestamp" in table:
-            table["timestamp"] = pd.to_datetime(table["timestamp"], errors="coerce")
-        return table
+        # times stay as written: occasions read them with zoo.data's parser and study.occasions' time options
+        # (a bare pd.to_datetime turned EXIF '2017:05:01' into year 1 and swapped day and month by row order)
+        return read_table(records_cfg["path"])
     if not records_cfg.get("data"):
         raise ValueError("study.records needs either `path` (a records table) or `data` (a zoo.data config name)")
     from zoo.data import load_data_config, load_records
@@ -154,6 +153,24 @@ def labelled_records(records: pd.DataFrame, study: Mapping, labels: Mapping, see
     return table, classified, verified
 
 
+def study_sites(records: pd.DataFrame, deployments: Any, sites_table: pd.DataFrame | None,
+                area_column: str | None = None) -> list[str]:
+    """The study's sites: those with records, plus deployed or listed ones that recorded nothing.
+
+    Dropping a site that recorded nothing would keep only sites where something was seen and bias occupancy
+    upwards. A sites table with an area column adds only sites of the areas the records cover.
+    """
+    found = set(records["site"].astype(str))
+    if isinstance(deployments, pd.DataFrame) and "site" in deployments:
+        found |= set(deployments["site"].astype(str))
+    if sites_table is not None:
+        listed = sites_table
+        if area_column and area_column in listed and area_column in records:
+            listed = listed[listed[area_column].astype(str).isin(set(records[area_column].astype(str)))]
+        found |= set(listed["site"].astype(str))
+    return sorted(found, key=_natural_key)
+
+
 def detection_data(records: pd.DataFrame, study: Mapping, labels: Mapping, scores: pd.DataFrame | None = None,
                    seed: int = 0) -> DetectionData:
     """DetectionData for the study and label mode (ground_truth, naive, confusion, scores)."""
@@ -165,17 +182,27 @@ def detection_data(records: pd.DataFrame, study: Mapping, labels: Mapping, score
     activity = study.get("activity", "none")
     if study.get("deployments_path"):
         activity = read_table(study["deployments_path"])
+    sites_table = None
+    if study.get("sites_path"):
+        sites_table = read_table(study["sites_path"])
+        _require_columns(sites_table, ["site"])
+        sites_table = sites_table.assign(site=sites_table["site"].astype(str))
+    sites = study_sites(table, activity, sites_table, study.get("area_column"))
+    silent = [s for s in sites if s not in set(table["site"].astype(str))]
+    if mode == "scores" and scores is not None:  # sites seen only through the classifier's scores
+        sites = sorted(set(sites) | set(scores["site"].astype(str)), key=_natural_key)
     data = assemble(
         table, study["species"], mode, truth_col="_truth", classifier_col=study.get("classifier_column"),
         classified=classified, verified=verified, verified_at_random=table.get("_verified_at_random"),
         scores=scores, score_prior=labels.get("score_prior", "empirical"), occasions=occasion_spec(study["occasions"]),
-        time_col=study.get("time_column", "timestamp"), activity=activity,
+        time_col=study.get("time_column", "timestamp"), activity=activity, sites=sites,
     )
-    if study.get("sites_path"):
-        sites = read_table(study["sites_path"])
-        _require_columns(sites, ["site"])
-        sites = sites.assign(site=sites["site"].astype(str)).drop_duplicates("site").set_index("site")
-        data.site_covariates = sites.reindex(list(data.sites))
+    if silent:
+        active = data.observed_mask()[[data.sites.index(s) for s in silent]].sum(axis=1)
+        log.info("%d deployed site(s) recorded nothing and are kept as all-zero histories (%d active occasions "
+                 "in all): %s", len(silent), int(active.sum()), silent[:20])
+    if sites_table is not None:
+        data.site_covariates = sites_table.drop_duplicates("site").set_index("site").reindex(list(data.sites))
     data.notes.update({"mode": mode, "n_records": len(table), "n_classified": int(classified.sum()),
                        "n_verified": None if verified is None else int(verified.sum())})
     return data
