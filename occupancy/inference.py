@@ -18,17 +18,18 @@ from occupancy.summary import diagnostics, summarize, warn_if_unconverged
 
 log = logging.getLogger(__name__)
 BACKEND_MODULES = {"auto": None, "pymc": None, "nutpie": "nutpie", "numpyro": "numpyro", "blackjax": "blackjax"}
-# numpyro and nutpie compile faster (cold fits 12-19 s vs 25 s) and run all chains in one process, which
-# matters on a busy machine; PyMC is a little faster once its compile cache is warm (docs/occupancy.md).
-AUTO_ORDER = ("numpyro", "nutpie")
+# On a CPU PyMC's own NUTS is the fastest here: its C compile is cached on disk, while nutpie recompiles
+# with numba (~20 s) and numpyro runs the small lynx model slower (docs/occupancy.md, Speed). A JAX
+# back-end pays off on a GPU, so 'auto' takes numpyro only where JAX sees one.
+AUTO_GPU_BACKEND = "numpyro"
 
 
 @dataclass(frozen=True)
 class SamplerSpec:
-    backend: str = "pymc"  # 'pymc' (PyMC's NUTS), 'nutpie', 'numpyro', or 'auto' (the fastest installed)
-    chains: int = 4
+    backend: str = "pymc"  # 'pymc' (PyMC's NUTS), 'nutpie', 'numpyro', or 'auto' (numpyro on a GPU, else pymc)
+    chains: int = 2  # one per core of a laptop; split R-hat still compares four half-chains
     draws: int = 1000
-    tune: int = 500  # enough here: every lynx fit had bulk ESS > 2700, R-hat <= 1.004 (docs/occupancy.md)
+    tune: int = 500  # enough here: bulk ESS and R-hat of the lynx fits in docs/occupancy.md (Speed)
     target_accept: float = 0.9
     cores: int | None = None  # None: min(chains, CPUs) for the pymc back-end
     seed: int = 20220422
@@ -53,12 +54,18 @@ class FitResult:
     timings: dict = field(default_factory=dict)
 
 
+def _jax_sees_gpu() -> bool:
+    if importlib.util.find_spec("jax") is None:
+        return False
+    import jax
+
+    return any(d.platform == "gpu" for d in jax.devices())
+
+
 def resolve_backend(backend: str) -> str:
     if backend == "auto":
-        for name in AUTO_ORDER:
-            if importlib.util.find_spec(BACKEND_MODULES[name]) is not None:
-                return name
-        return "pymc"
+        gpu = importlib.util.find_spec(BACKEND_MODULES[AUTO_GPU_BACKEND]) is not None and _jax_sees_gpu()
+        return AUTO_GPU_BACKEND if gpu else "pymc"
     module = BACKEND_MODULES[backend]
     if module and importlib.util.find_spec(module) is None:
         log.warning("sampler backend %r is not installed; using PyMC's default NUTS", backend)
