@@ -4,6 +4,7 @@ Torch-free on purpose: `occupancy` uses this module and must not import torch.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -14,9 +15,11 @@ import random
 import sys
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
+from numbers import Integral, Real
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -51,10 +54,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes the file 0600; give it the mode any new file gets (0644 under umask 022)
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -137,3 +148,208 @@ def add_file_logging(run_dir: str | os.PathLike, name: str = "log.txt") -> loggi
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
     return handler
+
+
+# --- values checked once, at a command's boundary -------------------------------------------------
+# Each command declares what its keys allow (like scikit-learn's parameter constraints) and checks them
+# before any data or model loads, so an impossible value fails in one line naming key, value and rule.
+
+@dataclass(frozen=True)
+class Interval:
+    """A number from `low` to `high` (None: unbounded; a str: the value of that key of the same section)."""
+
+    low: float | str | None = None
+    high: float | str | None = None
+    integer: bool = False
+    open_low: bool = False
+    open_high: bool = False
+    none: bool = False  # null allowed (meaning "off" or "the default")
+
+    def allows(self, value: Any, section: Mapping) -> bool:
+        if value is None:
+            return self.none
+        if isinstance(value, bool) or not isinstance(value, Integral if self.integer else Real):
+            return False
+        low, high = (section.get(b) if isinstance(b, str) else b for b in (self.low, self.high))
+        return ((low is None or (value > low if self.open_low else value >= low))
+                and (high is None or (value < high if self.open_high else value <= high)))
+
+    def describe(self, prefix: str, section: Mapping) -> str:
+        kind = "an integer" if self.integer else "a number"
+        low, high = (f"{prefix}{b}={section.get(b)}" if isinstance(b, str) else b for b in (self.low, self.high))
+        if low is not None and high is not None:
+            text = f"{kind} in {'(' if self.open_low else '['}{low}, {high}{')' if self.open_high else ']'}"
+        elif low is not None:
+            text = f"{kind} {'>' if self.open_low else '>='} {low}"
+        elif high is not None:
+            text = f"{kind} {'<' if self.open_high else '<='} {high}"
+        else:
+            text = kind
+        return f"null or {text}" if self.none else text
+
+
+@dataclass(frozen=True)
+class Options:
+    """One of a fixed set of values."""
+
+    values: tuple
+    none: bool = False
+
+    def allows(self, value: Any, section: Mapping) -> bool:
+        return (value is None and self.none) or (value is not None and value in self.values)
+
+    def describe(self, prefix: str, section: Mapping) -> str:
+        text = "one of " + ", ".join(map(show, self.values))
+        return f"null or {text}" if self.none else text
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Any other constraint: a predicate and, in words, what it allows."""
+
+    predicate: Callable[[Any], bool]
+    allowed: str
+
+    def allows(self, value: Any, section: Mapping) -> bool:
+        return bool(self.predicate(value))
+
+    def describe(self, prefix: str, section: Mapping) -> str:
+        return self.allowed
+
+
+@dataclass(frozen=True)
+class Device:
+    """auto, cpu, or an accelerator torch sees here (asked when checked: torch is imported only then)."""
+
+    def visible(self) -> list[str]:
+        import torch
+
+        names = ["auto", "cpu"]
+        if torch.cuda.is_available():
+            names += ["cuda", *[f"cuda:{i}" for i in range(torch.cuda.device_count())]]
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            names.append("mps")
+        return names
+
+    def allows(self, value: Any, section: Mapping) -> bool:
+        return isinstance(value, str) and value in self.visible()
+
+    def describe(self, prefix: str, section: Mapping) -> str:
+        names = self.visible()
+        return "one of " + ", ".join(names) + ("" if len(names) > 2 else " (torch sees no GPU here)")
+
+
+def validate(section: Mapping, constraints: Mapping[str, Interval | Options | Rule | Device], prefix: str = "") -> None:
+    """Raise ValueError naming the first key of `section` whose value its constraint does not allow."""
+    for key, rule in constraints.items():
+        value = section.get(key)
+        if not rule.allows(value, section):
+            raise ValueError(f"{prefix}{key}={show(value)} is not allowed: expected {rule.describe(prefix, section)}")
+
+
+def show(value: Any) -> str:
+    """A value as one would write it on the command line (null, true, '')."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return repr(value) if value == "" else str(value)
+
+
+# --- commands: user errors in one line --------------------------------------------------------------
+
+DEBUG_ENV = "CAMTRAP_DEBUG"
+DEBUG_FLAG = "--debug"
+# a wrong value, path or key: the message is the whole story. Anything else (a bug) keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
+                                                IsADirectoryError, PermissionError)
+
+
+def command(prog: str) -> Callable:
+    """Decorate a command's `main` so that a user error prints `prog: error: <one line>` and exits with 2.
+
+    `--debug` among the arguments (taken out before the command parses them) or CAMTRAP_DEBUG=1 shows the
+    traceback instead. Hydra commands use `hydra_command`, which puts this around `hydra.main`.
+    """
+    def decorate(main: Callable) -> Callable:
+        @functools.wraps(main)
+        def wrapper(*args, **kwargs):
+            debug = {DEBUG_ENV: "1"} if _take_debug_flag(args) else {}
+            # Hydra prints its own partial traceback of a bad override unless HYDRA_FULL_ERROR passes it on
+            with _environment(HYDRA_FULL_ERROR="1", **debug), one_line_errors(prog):
+                return main(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
+def hydra_command(prog: str, config_path: str, config_name: str) -> Callable:
+    """`hydra.main` with user errors in one line (see `command`), those of the task and of the overrides."""
+    import hydra
+
+    def decorate(task: Callable) -> Callable:
+        @functools.wraps(task)
+        def guarded(cfg):
+            with one_line_errors(prog):  # inside Hydra too, which would add "Error executing job ..." first
+                return task(cfg)
+        return command(prog)(hydra.main(version_base="1.3", config_path=config_path, config_name=config_name)(guarded))
+    return decorate
+
+
+@contextmanager
+def one_line_errors(prog: str) -> Iterator[None]:
+    try:
+        yield
+    except _user_errors() as err:
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        print(f"{prog}: error: {one_line(err)} ({DEBUG_FLAG} or {DEBUG_ENV}=1 shows the traceback)", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def one_line(err: BaseException) -> str:
+    """An exception's message on one line; Hydra's wrapped errors with their cause."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(err, OmegaConfBaseException) and getattr(err, "msg", None):
+        text = err.msg
+        if getattr(err, "full_key", None) and str(err.full_key) not in text:
+            text += f" (key {err.full_key})"
+    else:
+        text = str(err) or type(err).__name__
+    cause = err.__cause__
+    if cause is not None and not isinstance(err, USER_ERRORS) and str(cause) not in text:
+        text += f": {one_line(cause)}"
+    return " ".join(text.split())
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from omegaconf.errors import OmegaConfBaseException
+
+    errors: tuple[type[BaseException], ...] = (*USER_ERRORS, OmegaConfBaseException)
+    try:
+        from hydra.errors import HydraException
+    except ImportError:  # pragma: no cover - hydra is a dependency, but this module does not need it
+        return errors
+    return (*errors, HydraException)
+
+
+def _take_debug_flag(args: tuple) -> bool:
+    """Remove --debug from sys.argv and from an explicit argv list (a main's first positional argument)."""
+    found = False
+    for argv in [sys.argv, *[a for a in args[:1] if isinstance(a, list)]]:
+        found |= DEBUG_FLAG in argv
+        argv[:] = [a for a in argv if a != DEBUG_FLAG]
+    return found
