@@ -4,7 +4,8 @@ Outputs (CSV or Parquet, by the suffix of `output`):
 - FILE: one row per image: media_id, path, site, camera, timestamp, sequence_id, pred, confidence, p_<class>...
 - FILE's stem + `_sequences`: one row per sequence (sequence_id, site, camera, timestamp, n_frames, pred,
   confidence, p_<class>...), frames pooled as the run's head config says (mean of probabilities by default);
-- failed.csv beside them: images that could not be read (also logged), never fatal;
+- FILE's stem + `_failed.csv` beside them: images that could not be read (also logged), never fatal; one list
+  per output, so several predictions can share a folder;
 - FILE's stem + `_provenance.json` (checkpoint hash, preprocessing, counts, package versions) and `_predict.log`.
 Probabilities are softmax(logits / T) with the checkpoint's calibrated temperature T.
 
@@ -19,7 +20,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import pandas as pd
 import torch
@@ -29,7 +29,8 @@ from tqdm.auto import tqdm
 from zoo.images import find_images, forward_batches
 from zoo.models import create_model, resolve_data_config
 from zoo.paths import CONFIG_DIR
-from zoo.runs import add_file_logging, file_sha256, package_versions, write_json, write_table
+from zoo.runs import (Device, Interval, Options, Rule, add_file_logging, file_sha256, hydra_command,
+                      package_versions, validate, write_json, write_table)
 
 log = logging.getLogger("zoo.predict")
 
@@ -222,6 +223,10 @@ def sequences_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}_sequences{output.suffix}")
 
 
+def failed_path(output: Path) -> Path:
+    return output.with_name(f"{output.stem}_failed.csv")
+
+
 def finish(records: pd.DataFrame, parts: pd.DataFrame, classes: list[str], temperature: float, pooling: str,
            output: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     from heads.calibration import apply_temperature
@@ -243,10 +248,30 @@ def finish(records: pd.DataFrame, parts: pd.DataFrame, classes: list[str], tempe
     else:
         sequences = pd.DataFrame(columns=["sequence_id", "site", "camera", "timestamp", "n_frames", "pred",
                                           "confidence", *[f"p_{c}" for c in classes]])
-    write_table(output.parent / "failed.csv", failed)
+    write_table(failed_path(output), failed)
     write_table(sequences_path(output), sequences)
     write_table(output, images)
     return images, sequences, failed
+
+
+def _pooling_kinds() -> tuple[str, ...]:
+    from heads.pooling import KINDS
+
+    return tuple(KINDS)
+
+
+PREDICT_RULES = {
+    "output": Rule(lambda o: Path(o).suffix.lower() in (".csv", ".parquet"), "a .csv or .parquet file"),
+    "checkpoint": Rule(lambda c: c in ("best", "last") or Path(c).is_file(), "best, last or an existing .pt file"),
+    "batch_size": Interval(1, integer=True),
+    "num_workers": Interval(0, integer=True, none=True),
+    "device": Device(),
+    "backend": Options(("torch", "onnx")),
+    "pooling": Rule(lambda k: k is None or k in _pooling_kinds(), "null or a heads.pooling kind"),
+    "sequence_gap_s": Interval(0, open_low=True),
+    "flush_every": Interval(1, integer=True),
+    "max_batches": Interval(1, integer=True, none=True),
+}
 
 
 def predict(run_dir: str | os.PathLike, input: str | os.PathLike, output: str | os.PathLike, checkpoint: str = "best",
@@ -259,12 +284,13 @@ def predict(run_dir: str | os.PathLike, input: str | os.PathLike, output: str | 
     backend: `torch`, or `onnx` (ONNX Runtime on the CPU: about twice PyTorch's speed for EfficientNet-Lite).
     forward_in_workers: see `zoo.images.forward_batches` (default: yes on the CPU with 2+ loader processes).
     """
-    if backend not in ("torch", "onnx"):
-        raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+    validate(locals(), PREDICT_RULES)
     output = Path(output)
-    if output.suffix.lower() not in (".csv", ".parquet"):
-        raise ValueError(f"output must end in .csv or .parquet, got {output}")
-    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+    if not Path(input).exists():
+        raise FileNotFoundError(f"input={input} does not exist: give a folder of images or a records table")
+    if backend == "onnx" and device not in ("auto", "cpu"):
+        raise ValueError(f"backend=onnx runs on the CPU, not device={device}; use backend=torch with device={device}")
+    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() and backend == "torch" else
                           ("cpu" if device == "auto" else device))
     model, data, classes, temperature, ckpt = load_run(run_dir, checkpoint, device)
     pooling = pooling or run_pooling(Path(run_dir))
@@ -274,8 +300,6 @@ def predict(run_dir: str | os.PathLike, input: str | os.PathLike, output: str | 
                    "media_ids_sha256": _digest(records["media_id"].tolist() + records["path"].astype(str).tolist())}
     store = PartStore(output, fingerprint)
     if backend == "onnx":
-        if device.type != "cpu":
-            raise ValueError("backend=onnx runs on the CPU; use backend=torch with device=cuda")
         from zoo.models.onnx import OnnxForward
 
         model = OnnxForward(model, data.img_size)
@@ -292,7 +316,7 @@ def predict(run_dir: str | os.PathLike, input: str | os.PathLike, output: str | 
         "versions": package_versions()})
     store.remove()
     if len(failed):
-        log.warning("%d unreadable images listed in %s: %s", len(failed), output.parent / "failed.csv",
+        log.warning("%d unreadable images listed in %s: %s", len(failed), failed_path(output),
                     failed["path"].tolist()[:5])
     log.info("%d images, %d sequences -> %s, %s", len(images), len(sequences), output, sequences_path(output))
     return images, sequences, failed
@@ -304,8 +328,9 @@ def _digest(values: list[str]) -> str:
     return hashlib.sha256("\n".join(values).encode()).hexdigest()
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
+@hydra_command("zoo.predict", config_path=str(CONFIG_DIR), config_name="predict")
 def main(cfg: DictConfig) -> None:
+    validate(cfg, {"threads": Interval(1, integer=True, none=True)})
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     output = Path(cfg.output)

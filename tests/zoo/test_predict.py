@@ -1,4 +1,7 @@
 import json
+import os
+import re
+import sys
 
 import numpy as np
 import pandas as pd
@@ -58,7 +61,7 @@ def test_interrupted_run_restarts_to_the_same_files(run_dir, photos, tmp_path):
                    progress=False) is None
     assert not out.exists() and len(list((tmp_path / "resumed" / "pred.csv.parts").glob("part-*"))) == 2
     predict(run_dir, folder, out, batch_size=2, num_workers=0, flush_every=1, progress=False)
-    for name in ("pred.csv", "pred_sequences.csv", "failed.csv"):
+    for name in ("pred.csv", "pred_sequences.csv", "pred_failed.csv"):
         assert read(tmp_path / "resumed" / name) == read(tmp_path / "whole" / name), name
     assert not (tmp_path / "resumed" / "pred.csv.parts").exists()
 
@@ -98,7 +101,7 @@ def test_outputs_probabilities_sequences_and_failures(run_dir, photos, tmp_path)
     out = tmp_path / "out" / "pred.csv"
     images, sequences, failed = predict(run_dir, tmp_path / "records.csv", out, batch_size=4, num_workers=0,
                                         progress=False)
-    assert failed["media_id"].tolist() == ["m6"] and (tmp_path / "out" / "failed.csv").is_file()
+    assert failed["media_id"].tolist() == ["m6"] and (tmp_path / "out" / "pred_failed.csv").is_file()
     provenance = json.loads((tmp_path / "out" / "pred_provenance.json").read_text())
     assert (provenance["images"], provenance["sequences"], provenance["failed"]) == (8, 3, 1)
     assert provenance["temperature"] == TEMPERATURE and provenance["classes"] == CLASSES
@@ -130,6 +133,60 @@ def test_bad_inputs_are_named(run_dir, tmp_path):
         predict(run_dir, tmp_path, tmp_path / "o.xlsx", progress=False)
     with pytest.raises(FileNotFoundError, match="last.pt"):
         predict(run_dir, tmp_path, tmp_path / "o.csv", checkpoint="last", progress=False)
+
+
+def test_two_predictions_in_one_folder_keep_their_own_failure_lists(run_dir, photos, tmp_path):
+    out = tmp_path / "out"
+    predict(run_dir, photos[0].parent, out / "a.csv", num_workers=0, progress=False)  # siteA: all readable
+    predict(run_dir, photos[6].parent, out / "b.csv", num_workers=0, progress=False)  # siteB: img6 is broken
+    assert pd.read_csv(out / "a_failed.csv").empty
+    assert pd.read_csv(out / "b_failed.csv")["media_id"].tolist() == ["img6.jpg"]
+    assert not (out / "failed.csv").exists()
+
+
+def test_outputs_honour_the_umask(run_dir, photos, tmp_path):
+    previous = os.umask(0o027)
+    try:
+        predict(run_dir, photos[0].parent.parent, tmp_path / "out" / "pred.csv", num_workers=0, progress=False)
+    finally:
+        os.umask(previous)
+    written = sorted((tmp_path / "out").iterdir())
+    assert [p.name for p in written] == ["pred.csv", "pred_failed.csv", "pred_provenance.json", "pred_sequences.csv"]
+    assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o640)}  # not mkstemp's 0600
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("batch_size", 0, "batch_size=0 is not allowed: expected an integer >= 1"),
+    ("flush_every", 0, "flush_every=0"),
+    ("device", "cuda", "device=cuda is not allowed: expected one of auto, cpu"),
+    ("backend", "tensorrt", "backend=tensorrt is not allowed: expected one of torch, onnx"),
+    ("pooling", "median", "pooling=median"),
+    ("checkpoint", "nowhere.pt", "checkpoint=nowhere.pt"),
+    ("input", "no/such/folder", "input=no/such/folder does not exist"),
+])
+def test_impossible_values_fail_before_the_model_loads(run_dir, tmp_path, monkeypatch, key, value, message):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(predict_module, "load_run", lambda *a, **k: pytest.fail("the model was loaded"))
+    kwargs = {"input": tmp_path, "output": tmp_path / "o.csv", "progress": False, key: value}
+    with pytest.raises((ValueError, FileNotFoundError), match=re.escape(message)):
+        predict(run_dir, **kwargs)
+
+
+def test_the_command_prints_one_line_for_a_user_error(tmp_path, monkeypatch, capsys):
+    from hydra.core.global_hydra import GlobalHydra
+
+    argv = ["zoo.predict", f"run_dir={tmp_path / 'no_run'}", f"input={tmp_path}", f"output={tmp_path / 'o.csv'}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as stop:
+        predict_module.main()
+    GlobalHydra.instance().clear()
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "\n" not in err and "Traceback" not in err
+    assert err.startswith("zoo.predict: error: no checkpoint") and "--debug" in err
+    monkeypatch.setattr(sys, "argv", argv + ["--debug"])
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        predict_module.main()
+    GlobalHydra.instance().clear()
 
 
 def test_onnx_backend_matches_torch(run_dir, photos, tmp_path):
