@@ -42,7 +42,7 @@ def main() -> None:
             run_dir = Path("runs/bench") / args.name / f"{split}_seed{seed}"
             started = time.perf_counter()
             command = [sys.executable, "-m", "zoo.train", f"seed={seed}", f"data.split.seed={seed}",
-                       f"run_dir={run_dir}", "resume=true", *SPLITS[split], *args.overrides]
+                       f"run_dir={run_dir}", "resume=auto", *SPLITS[split], *args.overrides]
             print(" ".join(command), flush=True)
             subprocess.run(command, check=True)
             metrics = json.loads((run_dir / "metrics.json").read_text())["valid"]

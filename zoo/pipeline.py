@@ -31,7 +31,7 @@ def stages(out: Path, quick: bool) -> list[tuple[str, Path, list[str]]]:
          [PYTHON, "-m", "zoo.data", "summarize", "zoo/sample/lynx/records.csv.gz", "--quiet",
           "--json", str(out / "data" / "summary_records.json")]),
         ("train", train_dir / "metrics.json",
-         [PYTHON, "-m", "zoo.train", f"run_dir={train_dir}", "resume=true", *train_overrides]),
+         [PYTHON, "-m", "zoo.train", f"run_dir={train_dir}", "resume=auto", *train_overrides]),
         ("predict (Ain photos, a study area the model never saw)", out / "predict" / "ain.csv",
          [PYTHON, "-m", "zoo.predict", f"run_dir={train_dir}", "input=zoo/sample/lynx/images/ain",
           f"output={out / 'predict' / 'ain.csv'}"]),

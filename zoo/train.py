@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import hydra
 import numpy as np
 import pandas as pd
 import torch
@@ -33,7 +32,8 @@ from zoo.evaluate import evaluate_split, plot_confusion, plot_history, predictio
 from zoo.images import make_loader, to_model_input
 from zoo.models import build_model, checkpoint_model_cfg
 from zoo.paths import CONFIG_DIR
-from zoo.runs import add_file_logging, prepare_run_dir, seed_everything, write_json, write_table
+from zoo.runs import (Device, Interval, Options, add_file_logging, hydra_command, prepare_run_dir,
+                      seed_everything, show, validate, write_json, write_table)
 
 log = logging.getLogger("zoo.train")
 
@@ -69,41 +69,95 @@ class TrainConfig:
 
 OPTIMIZERS = ("adamw", "sgd")
 BALANCING = ("none", "sampler", "loss")
+POSITIVE, NON_NEGATIVE = Interval(0, open_low=True), Interval(0)
+COUNT = Interval(1, integer=True)  # a whole number of things, at least one
+RECIPE_RULES = {
+    "epochs": COUNT,
+    "frozen_epochs": Interval(0, "epochs", integer=True),
+    "batch_size": COUNT,
+    "eval_batch_size": COUNT,
+    "optimizer": Options(OPTIMIZERS),
+    "lr": POSITIVE,
+    "finetune_lr": POSITIVE,
+    "backbone_lr": NON_NEGATIVE,  # 0: the backbone stays frozen throughout
+    "momentum": Interval(0, 1, open_high=True),
+    "weight_decay": NON_NEGATIVE,
+    "warmup_epochs": NON_NEGATIVE,
+    "balance": Options(BALANCING),
+    "balance_power": Interval(0, 1, open_low=True),
+    "early_stopping_patience": COUNT,
+    "ema_decay": Interval(0, 1, open_low=True, open_high=True, none=True),
+    "num_workers": Interval(0, integer=True),
+    "max_batches_per_epoch": Interval(1, integer=True, none=True),
+}
+AUGMENT_RULES = {"mixup_alpha": NON_NEGATIVE, "cutmix_alpha": NON_NEGATIVE, "mix_prob": Interval(0, 1)}
+RUN_RULES = {
+    "seed": Interval(0, 2**32 - 1, integer=True),  # numpy's seed range
+    "resume": Options((False, True, "auto")),
+    "threads": Interval(1, integer=True, none=True),
+    "device": Device(),
+}
+MODEL_RULES = {"img_size": COUNT, "test_img_size": Interval(1, integer=True, none=True)}
+# keys a resumed run may change: they do not change the weights or the metrics (model.test_img_size changes
+# only the final evaluation, which a resume redoes; see docs/training.md)
+RESUME_FREE_KEYS = {"run_dir", "resume", "device", "threads", "train.num_workers", "train.eval_batch_size",
+                    "data.workers", "model.test_img_size"}
 
 
 def train_config(cfg: Any) -> DictConfig:
     merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), cfg if cfg is not None else {})
-    if merged.optimizer not in OPTIMIZERS:
-        raise ValueError(f"train.optimizer = {merged.optimizer!r}; expected one of {OPTIMIZERS}")
-    if merged.balance not in BALANCING:
-        raise ValueError(f"train.balance = {merged.balance!r}; expected one of {BALANCING}")
-    if not 0 < merged.balance_power <= 1:
-        raise ValueError(f"train.balance_power must be in (0, 1], got {merged.balance_power}")
-    augment = merged.augment
-    if augment.mixup_alpha < 0 or augment.cutmix_alpha < 0 or not 0 <= augment.mix_prob <= 1:
-        raise ValueError("train.augment: mixup_alpha and cutmix_alpha must be >= 0 (0 = off) and mix_prob in [0, 1], "
-                         f"got {augment.mixup_alpha}, {augment.cutmix_alpha}, {augment.mix_prob}")
-    if merged.ema_decay is not None and not 0 < merged.ema_decay < 1:
-        raise ValueError(f"train.ema_decay must be in (0, 1) or null, got {merged.ema_decay}")
-    if not 0 <= merged.frozen_epochs <= merged.epochs:
-        raise ValueError(f"train.frozen_epochs must be in [0, epochs={merged.epochs}], got {merged.frozen_epochs}")
+    validate(merged, RECIPE_RULES, "train.")
+    validate(merged.augment, AUGMENT_RULES, "train.augment.")
     return merged
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+def check_config(cfg: DictConfig) -> DictConfig:
+    """Every value of a run that can be checked without data or model, checked; returns the recipe."""
+    recipe = train_config(cfg.train)
+    validate(cfg, RUN_RULES)
+    validate(cfg.model, MODEL_RULES, "model.")
+    heads.head_config(cfg.head)
+    return recipe
+
+
+def check_resume(cfg: DictConfig, run_dir: Path) -> bool:
+    """Whether this run continues one in `run_dir` (True) or starts (False); refuses what would mix two runs."""
+    saved, last = run_dir / "config.yaml", run_dir / "checkpoints" / "last.pt"
+    if cfg.resume is True and not saved.is_file():
+        raise FileNotFoundError(f"resume=true: unknown run directory {run_dir} (no config.yaml there); check "
+                                "run_dir, or pass resume=auto to start a run there when there is none")
+    if not last.is_file():
+        return False
+    if not cfg.resume:
+        raise FileExistsError(f"{run_dir} already holds a run: pass resume=true to continue it, or another run_dir")
+    before, now = _flat(OmegaConf.to_container(OmegaConf.load(saved))), _flat(OmegaConf.to_container(cfg, resolve=True))
+    changed = [k for k in sorted(before.keys() | now.keys())
+               if k not in RESUME_FREE_KEYS and before.get(k) != now.get(k) and (k in before or now[k] is not None)]
+    if changed:
+        diffs = ", ".join(f"{k}={show(before.get(k))} (now {show(now.get(k))})" for k in changed)
+        raise ValueError(f"resume: {run_dir} was trained with {diffs}; resume with the same values, or start "
+                         "another run_dir")
+    return True
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix[:-1]: tree}
+    return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+
+
+@hydra_command("zoo.train", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 
 
 def run(cfg: DictConfig) -> Path:
     """Train, evaluate and write one run; returns its directory."""
-    recipe = train_config(cfg.train)
+    recipe = check_config(cfg)
     head_cfg = heads.head_config(cfg.head)
     run_dir = Path(cfg.run_dir)
     checkpoint_dir = run_dir / "checkpoints"
-    resuming = bool(cfg.resume) and (checkpoint_dir / "last.pt").is_file()
-    if (checkpoint_dir / "last.pt").is_file() and not cfg.resume:
-        raise FileExistsError(f"{run_dir} already holds a run: pass resume=true to continue it, or another run_dir")
+    resuming = check_resume(cfg, run_dir)
     prepare_run_dir(run_dir, cfg)
     add_file_logging(run_dir)
     seed_everything(cfg.seed)

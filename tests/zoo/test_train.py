@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -154,3 +155,70 @@ def test_test_img_size_changes_evaluation_not_training(photos, tmp_path):
     # a finished run re-evaluated at the test size gives what a run trained with it gives
     again = run(tiny_config(photos, tmp_path / "plain", "model.test_img_size=48", "resume=true"))
     assert json.loads((again / "metrics.json").read_text())["valid"]["image"] == metrics[1]
+
+
+class Started(Exception):
+    """Raised in place of loading the data: the run got past its checks."""
+
+
+def started(*args, **kwargs):
+    raise Started
+
+
+def test_resume_refuses_a_changed_seed_and_an_unknown_run_dir(photos, tmp_path, monkeypatch):
+    kill_in_epoch_two(monkeypatch, tiny_config(photos, tmp_path / "c"))
+    saved = (tmp_path / "c" / "config.yaml").read_text()
+    with pytest.raises(ValueError, match=r"was trained with seed=0 \(now 1\), train.lr=0.003 \(now 0.01\);"):
+        run(tiny_config(photos, tmp_path / "c", "resume=true", "seed=1", "train.lr=0.01"))
+    assert (tmp_path / "c" / "config.yaml").read_text() == saved  # still the config of the weights
+    with pytest.raises(FileNotFoundError, match="unknown run directory"):
+        run(tiny_config(photos, tmp_path / "typo", "resume=true"))
+    assert not (tmp_path / "typo").exists()
+    # keys that do not change the result may change; resume=auto continues a run or starts one
+    resumed = run(tiny_config(photos, tmp_path / "c", "resume=auto", "threads=2", "train.eval_batch_size=8"))
+    assert torch.load(resumed / "checkpoints" / "last.pt", weights_only=False)["epoch"] == 2
+    monkeypatch.setattr("zoo.train.load_study", started)
+    with pytest.raises(Started):
+        run(tiny_config(photos, tmp_path / "new", "resume=auto"))
+    assert (tmp_path / "new" / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.epochs=0", "train.epochs=0 is not allowed: expected an integer >= 1"),
+    ("train.batch_size=0", "train.batch_size=0 is not allowed: expected an integer >= 1"),
+    ("train.frozen_epochs=3", "train.frozen_epochs=3 is not allowed: expected an integer in [0, train.epochs=2]"),
+    ("train.lr=0", "train.lr=0.0 is not allowed: expected a number > 0"),
+    ("train.max_batches_per_epoch=0", "train.max_batches_per_epoch=0 is not allowed: expected null or an integer >= 1"),
+    ("device=cuda", "device=cuda is not allowed: expected one of auto, cpu (torch sees no GPU here)"),
+    ("threads=0", "threads=0 is not allowed"),
+    ("seed=-1", "seed=-1 is not allowed"),
+    ("resume=yes", "resume=yes is not allowed: expected one of false, true, auto"),
+    ("model.img_size=0", "model.img_size=0 is not allowed"),
+])
+def test_impossible_values_fail_before_data_or_model_load(photos, tmp_path, monkeypatch, override, message):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr("zoo.train.load_study", lambda *a, **k: pytest.fail("the data was loaded"))
+    monkeypatch.setattr("zoo.train.build_model", lambda *a, **k: pytest.fail("the model was built"))
+    with pytest.raises(ValueError) as err:
+        run(tiny_config(photos, tmp_path / "r", override))
+    assert str(err.value) == message or str(err.value).startswith(message)
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_command_prints_one_line_for_a_user_error(tmp_path, monkeypatch, capsys):
+    from hydra.core.global_hydra import GlobalHydra
+
+    from zoo.train import main
+
+    for argv in (["train.epochs=0"], ["train.epochz=1"]):  # a value, then a misspelt key (Hydra's error)
+        monkeypatch.setattr(sys, "argv", ["zoo.train", f"run_dir={tmp_path / 'r'}", *argv])
+        with pytest.raises(SystemExit) as stop:
+            main()
+        GlobalHydra.instance().clear()
+        err = capsys.readouterr().err.strip()
+        assert stop.value.code == 2 and err.count("\n") == 0 and err.startswith("zoo.train: error: "), err
+    assert "epochz" in err
+    monkeypatch.setattr(sys, "argv", ["zoo.train", f"run_dir={tmp_path / 'r'}", "train.epochs=0", "--debug"])
+    with pytest.raises(ValueError, match="train.epochs=0"):
+        main()
+    GlobalHydra.instance().clear()
