@@ -11,14 +11,13 @@ import dataclasses
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
 import zoo  # noqa: F401  (registers the ${sample:...} resolver)
 from zoo.paths import CONFIG_DIR
-from zoo.runs import add_file_logging, atomic_path, prepare_run_dir, seed_everything, write_json, write_table
+from zoo.runs import (Interval, Rule, add_file_logging, atomic_path, hydra_command, prepare_run_dir,
+                      seed_everything, validate, write_json, write_table)
 
 from occupancy.derived import conditional_set
 from occupancy.histories import OccasionSpec
@@ -72,9 +71,14 @@ def check_config(cfg: DictConfig) -> None:
             raise ValueError(f"labels.verified_path {cfg.labels.verified_path} does not exist")
     if mode == "scores" and not cfg.scores_path:
         raise ValueError("labels=scores needs scores_path=<per-sequence probabilities from zoo.predict (CSV/Parquet)>")
+    validate(cfg, {"seed": Interval(0, 2**32 - 1, integer=True)})
+    # the summary cannot yet report a fit without conditional occupancies: it failed after sampling
+    validate(cfg.study, {"conditionals": Rule(lambda c: c is not None and len(c) > 0,
+                                              "at least one {species: S, given: [OTHER, ...]} entry")}, "study.")
     species = list(cfg.study.species)
     conditional_set(species, OmegaConf.to_container(cfg.study.conditionals))  # unknown names fail here
     interaction_terms(tuple(species), OmegaConf.to_container(cfg.study.interactions))
+    specs(cfg)  # the sampler's and prior's own checks
 
 
 def specs(cfg: DictConfig) -> tuple[ModelSpec, SamplerSpec]:
@@ -114,13 +118,17 @@ def run(cfg: DictConfig) -> Path:
             result.idata.to_netcdf(str(tmp))
         write_table(run_dir / "summary.csv", result.summary)
         write_table(run_dir / "sites.csv", result.sites)
+        write_table(run_dir / "predictive_check.csv", result.check)
         result.diagnostics["timings"]["wall_s"] = time.perf_counter() - started
         write_json(run_dir / "diagnostics.json", result.diagnostics)
         if cfg.plots:
-            from occupancy.plots import plot_occupancy
+            from occupancy.plots import plot_occupancy, plot_predictive_check
 
             plot_occupancy({f"{cfg.study.name} / {cfg.labels.mode}": result.summary}, run_dir / "occupancy.png")
+            plot_predictive_check(result.check, result.replicated, run_dir / "predictive_check.png")
         log.info("summary:\n%s", result.summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        log.info("posterior predictive check (detection frequencies):\n%s",
+                 result.check.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
         log.info("wrote %s in %.1f s (sampling %.1f s, back-end %s)", run_dir, result.diagnostics["timings"]["wall_s"],
                  result.timings["sample_s"], result.timings["backend"])
     finally:
@@ -129,9 +137,9 @@ def run(cfg: DictConfig) -> Path:
     return run_dir
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR / "occupancy"), config_name="fit")
-def main(cfg: DictConfig) -> Any:
-    return run(cfg)
+@hydra_command("occupancy.fit", config_path=str(CONFIG_DIR / "occupancy"), config_name="fit")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
 
 
 if __name__ == "__main__":
