@@ -13,6 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.special import log_softmax, logsumexp
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +46,6 @@ def conditional_set(species: Sequence[str], specs: Sequence[Mapping] | None) -> 
     return out
 
 
-def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    m = np.max(x, axis=axis, keepdims=True)
-    return x - m - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
-
-
 def state_probabilities(natural: np.ndarray, term_design: np.ndarray) -> np.ndarray:
     """psi(state) from natural parameters (..., term) -> (..., state)."""
     return np.exp(log_softmax(natural @ term_design.T))
@@ -69,8 +65,11 @@ def conditional_occupancy(psi: np.ndarray, states: np.ndarray, species: Sequence
     return psi[..., match & target].sum(-1) / psi[..., match].sum(-1)
 
 
-def posterior_derived(occ_model, idata, conditionals: Sequence[Conditional], max_site_values: float = 2e7) -> tuple[xr.Dataset, pd.DataFrame]:
-    """Draw-by-draw derived quantities (added to the posterior) and the per-site occupancy table.
+def posterior_derived(occ_model, idata, conditionals: Sequence[Conditional],
+                      max_site_values: float = 2e7) -> tuple[xr.Dataset, pd.DataFrame, xr.Dataset]:
+    """Draw-by-draw derived quantities (added to the posterior), the per-site occupancy table, and each
+    site's log-likelihood (its data's log marginal probability, the latent state summed out) for
+    InferenceData's log_likelihood group, so `az.loo` and `az.compare` work on a fit.
 
     Site-level psi are averaged over sites (with no occupancy covariate they are all equal; with
     covariates this is the average over the study's sites). p is averaged over observed site-occasions.
@@ -86,6 +85,7 @@ def posterior_derived(occ_model, idata, conditionals: Sequence[Conditional], max
     psi_m = np.empty((n_chain, n_draw, S))
     psi_c = np.empty((n_chain, n_draw, len(conditionals)))
     p_m = np.empty((n_chain, n_draw, S))
+    site_ll = np.empty((n_chain, n_draw, N))
     site_draws = []
     values = {n: post[n].values for n in names}
     for c in range(n_chain):
@@ -97,6 +97,7 @@ def posterior_derived(occ_model, idata, conditionals: Sequence[Conditional], max
                 psi_c[c, d, k] = conditional_occupancy(psi, states, species, cond).mean(0)
             p = 1.0 / (1.0 + np.exp(-eta))
             p_m[c, d] = (p * observed[None]).sum((1, 2)) / max(observed.sum(), 1)
+            site_ll[c, d] = logsumexp(log_psi + loglik, axis=1)
             if d % thin == 0:
                 site_post = np.exp(log_softmax(log_psi + loglik, axis=1))
                 site_draws.append((site_post @ states).astype(np.float32))
@@ -117,4 +118,6 @@ def posterior_derived(occ_model, idata, conditionals: Sequence[Conditional], max
         "q97.5": np.quantile(site, 0.975, axis=0).reshape(-1),
         "detected": np.nan_to_num(occ_model.data.y).max(axis=2).T.reshape(-1) > 0,
     })
-    return derived, table
+    loglik = xr.Dataset({"occupancy": (("chain", "draw", "site"), site_ll)},
+                        coords={"chain": post.chain, "draw": post.draw, "site": list(occ_model.data.sites)})
+    return derived, table, loglik

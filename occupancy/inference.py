@@ -11,6 +11,7 @@ import arviz as az
 import pandas as pd
 import pymc as pm
 
+from occupancy.checks import detection_frequency_check
 from occupancy.derived import Conditional, posterior_derived
 from occupancy.histories import DetectionData
 from occupancy.model import ModelSpec, OccupancyModel, build_model
@@ -52,6 +53,8 @@ class FitResult:
     diagnostics: dict
     occ_model: OccupancyModel
     timings: dict = field(default_factory=dict)
+    check: pd.DataFrame | None = None  # posterior predictive check of detection frequencies (occupancy.checks)
+    replicated: dict = field(default_factory=dict)  # its replicated statistics, for plots
 
 
 def _jax_sees_gpu() -> bool:
@@ -108,13 +111,22 @@ def fit(data: DetectionData, model_spec: ModelSpec = ModelSpec(), sampler: Sampl
     t1 = time.perf_counter()
     idata = sample(occ_model, sampler)
     t2 = time.perf_counter()
-    derived, site_table = posterior_derived(occ_model, idata, conditionals)
+    derived, site_table, loglik = posterior_derived(occ_model, idata, conditionals)
     idata.posterior = idata.posterior.assign(derived)
+    idata.add_groups(log_likelihood=loglik)
     summary = summarize(idata.posterior)
     diag = diagnostics(idata, summary)
     warn_if_unconverged(diag)
+    check, replicated = detection_frequency_check(occ_model, idata, seed=sampler.seed)
+    extreme = check.loc[(check["p_value"] < 0.025) | (check["p_value"] > 0.975)]
+    for row in extreme.to_dict("records"):
+        log.warning("posterior predictive check: %s (%s) detected at %.0f site-occasions, the model replicates "
+                    "%.0f (95%%: %.0f-%.0f); the model does not reproduce these data", row["species"], row["stream"],
+                    row["observed"], row["replicated_mean"], row["q2.5"], row["q97.5"])
+    diag["predictive_p_values"] = {f"{r['species']} / {r['stream']}": round(r["p_value"], 3)
+                                   for r in check.to_dict("records")}
     t3 = time.perf_counter()
     timings = {"build_s": t1 - t0, "sample_s": t2 - t1, "derive_s": t3 - t2, "total_s": t3 - t0,
                "backend": idata.posterior.attrs["sampler_backend"]}
     diag["timings"] = timings
-    return FitResult(idata, summary, site_table, diag, occ_model, timings)
+    return FitResult(idata, summary, site_table, diag, occ_model, timings, check, replicated)

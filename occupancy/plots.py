@@ -1,16 +1,16 @@
-"""Figures like the seed paper's: marginal and conditional occupancy, one colour per data set."""
+"""Figures like the seed paper's: marginal and conditional occupancy, one colour per data set; and the
+posterior predictive check. Built on matplotlib's object API, so a caller's backend (a notebook's) is
+left alone."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Mapping
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from zoo.runs import atomic_path  # noqa: E402
+from zoo.runs import atomic_path
 
 
 def _panel(ax, summaries: Mapping[str, pd.DataFrame], pattern: str, title: str) -> None:
@@ -32,15 +32,40 @@ def _panel(ax, summaries: Mapping[str, pd.DataFrame], pattern: str, title: str) 
     ax.grid(axis="x", alpha=0.3)
 
 
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
+    return path
+
+
 def plot_occupancy(summaries: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
     """Two panels (marginal psi[species], conditional psi[target | ...]); one colour per summary."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    fig = Figure(figsize=(13, 5))
+    axes = fig.subplots(1, 2)
     _panel(axes[0], summaries, r"^psi\[[^|]+\]$", "Marginal occupancy")
     _panel(axes[1], summaries, r"^psi\[.+\|.+\]$", "Conditional occupancy")
     axes[1].legend(loc="best", fontsize="small")
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
+
+
+def plot_predictive_check(check: pd.DataFrame, replicated: Mapping[tuple[str, str], np.ndarray],
+                          path: str | Path) -> Path:
+    """One panel per species and stream: replicated detection frequencies, the observed one as a line."""
+    n = len(check)
+    cols = min(n, 5)
+    rows = int(np.ceil(n / cols))
+    fig = Figure(figsize=(3 * cols, 2.6 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax, row in zip(axes, check.to_dict("records")):
+        rep = replicated[(row["stream"], row["species"])]
+        ax.hist(rep, bins=min(30, max(5, len(np.unique(rep)))), color="C0", alpha=0.7)
+        ax.axvline(row["observed"], color="C3", lw=2)
+        ax.set_title(f"{row['species']}, {row['stream']}\np = {row['p_value']:.2f}", fontsize="small")
+        ax.set_xlabel("site-occasions with a detection", fontsize="small")
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.suptitle("Posterior predictive check: replicated (bars) vs observed (line)")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -14,47 +14,25 @@ SUMMARY_COLUMNS = ["parameter", "mean", "sd", "q2.5", "q97.5", "r_hat", "ess_bul
 RHAT_LIMIT = 1.01
 
 
-def _rows(da: xr.DataArray, label) -> list[dict]:
-    extra = [d for d in da.dims if d not in ("chain", "draw")]
-    stacked = da.stack(sample=("chain", "draw")) if not extra else da.stack(sample=("chain", "draw")).transpose(*extra, "sample")
-    rhat = az.rhat(da.to_dataset(name="x"))["x"]
-    ess = az.ess(da.to_dataset(name="x"), method="bulk")["x"]
-    values = stacked.values.reshape(-1, stacked.sizes["sample"])
-    coords = [()] if not extra else list(np.ndindex(*[da.sizes[d] for d in extra]))
-    rows = []
-    for k, idx in enumerate(coords):
-        names = tuple(str(da[d].values[i]) for d, i in zip(extra, idx))
-        v = values[k]
-        rows.append({
-            "parameter": label(*names),
-            "mean": float(v.mean()), "sd": float(v.std(ddof=1)),
-            "q2.5": float(np.quantile(v, 0.025)), "q97.5": float(np.quantile(v, 0.975)),
-            "r_hat": float(rhat.values[idx] if extra else rhat.values),
-            "ess_bulk": float(ess.values[idx] if extra else ess.values),
-        })
-    return rows
+# variable -> label of one element in unmarked's notation (elements are az.summary's "var[a, b]" indices)
+LABELS = {
+    "p": "p[{}]", "psi": "psi[{}]", "psi_conditional": "{}", "f": "f[{}]", "alpha": "logit_p[{}]",
+    "beta_psi": "beta_psi[{}]", "beta_p": "beta_p[{}]", "true_label_mean": "true_label_mean[{}]",
+    "true_label_dispersion": "true_label_dispersion[{}]", "false_rate": "false_rate[{}]",
+    "false_label_dispersion": "false_label_dispersion[{}]",
+}
+STATS = {"mean": np.mean, "sd": lambda v: np.std(v, ddof=1),
+         "q2.5": lambda v: np.quantile(v, 0.025), "q97.5": lambda v: np.quantile(v, 0.975)}
 
 
 def summarize(posterior: xr.Dataset) -> pd.DataFrame:
     """Reported quantities first (p, psi, conditionals), then the model's own parameters."""
-    rows = []
-    labels = {
-        "p": lambda s: f"p[{s}]",
-        "psi": lambda s: f"psi[{s}]",
-        "psi_conditional": lambda c: c,
-        "f": lambda t: f"f[{t}]",
-        "alpha": lambda s: f"logit_p[{s}]",
-        "beta_psi": lambda s, c: f"beta_psi[{s}, {c}]",
-        "beta_p": lambda s, c: f"beta_p[{s}, {c}]",
-        "true_label_mean": lambda s: f"true_label_mean[{s}]",
-        "true_label_dispersion": lambda s: f"true_label_dispersion[{s}]",
-        "false_rate": lambda s: f"false_rate[{s}]",
-        "false_label_dispersion": lambda s: f"false_label_dispersion[{s}]",
-    }
-    for var, label in labels.items():
-        if var in posterior:
-            rows.extend(_rows(posterior[var], label))
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    names = [v for v in LABELS if v in posterior]
+    table = az.summary(posterior, var_names=names, kind="diagnostics", stat_funcs=STATS, extend=True, round_to="none")
+    var = table.index.str.extract(r"^([^\[]+)", expand=False)
+    element = table.index.str.extract(r"^[^\[]+\[(.*)\]$", expand=False).fillna("")
+    table.insert(0, "parameter", [LABELS[v].format(e) for v, e in zip(var, element)])
+    return table[SUMMARY_COLUMNS].reset_index(drop=True)
 
 
 def reported(summary: pd.DataFrame) -> pd.DataFrame:
