@@ -7,7 +7,8 @@ from omegaconf import OmegaConf
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
-CONFIG_DIR = PROJECT_DIR / "configs"
+# an installed wheel carries configs/ inside the package (setup.py); a clone (or editable install) has it at the root
+CONFIG_DIR = PACKAGE_DIR / "configs" if (PACKAGE_DIR / "configs").is_dir() else PROJECT_DIR / "configs"
 
 
 def sample_dir(name: str = "lynx") -> Path:
