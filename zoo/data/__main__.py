@@ -1,8 +1,10 @@
-"""`python -m zoo.data summarize PATH [--data NAME] [--json FILE] [--records FILE]`.
+"""`python -m zoo.data summarize PATH [--data NAME|FILE.yaml] [--json FILE] [--records FILE]` and
+`python -m zoo.data init PATH --out my_study.yaml`.
 
 PATH is an image folder, a records CSV/Parquet or a Camtrap DP folder. The label, clock, sequence
-and split rules come from a data config (configs/data/NAME.yaml); by default the bundled lynx
-study's rules for that kind of source.
+and split rules come from a data config (configs/data/NAME.yaml or a YAML file); without one, a path
+inside a bundled study gets its rules and any other path a generic config (the summary says which).
+`init` writes a commented config from what it finds in PATH, to edit and pass back with --data.
 """
 from __future__ import annotations
 
@@ -11,22 +13,29 @@ import logging
 import sys
 import time
 
-from zoo.data.config import load_data_config
+from zoo.data.config import default_data_config, load_data_config
 from zoo.data.sources import detect_source
 from zoo.data.study import load_study
 from zoo.runs import write_json, write_table
-
-DEFAULT_CONFIG = {"images": "lynx", "records": "lynx_records", "camtrap_dp": "camtrap_dp"}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "init":
+        from zoo.data.init import write_study_config
+
+        print(write_study_config(args.path, args.out, force=args.force, progress=not args.quiet))
+        return 0
     started = time.perf_counter()
     source = detect_source(args.path)
     overrides = [f"path={args.path}", f"source={source}", *args.set]
-    cfg = load_data_config(args.data or DEFAULT_CONFIG[source], overrides)
+    if args.data:
+        cfg, used = load_data_config(args.data, overrides), args.data
+    else:
+        cfg, used = default_data_config(args.path, source, overrides)
     study = load_study(cfg, progress=not args.quiet)
+    study.report["config"] = used
     study.report["seconds"] = round(time.perf_counter() - started, 2)
     print(format_summary(study.report))
     if args.json:
@@ -39,10 +48,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def format_summary(report: dict) -> str:
-    lines = [f"{report['study']}: {report['n_records']} records from {report['source']} {report['path']}",
-             f"  labelled {report['n_labelled']}, unlabelled {report['n_unlabelled']}, "
-             f"several labels {report['n_multi_label']}, sequences {report['n_sequences']} "
-             f"(gap {report['sequence_gap_seconds']:g} s)"]
+    lines = [f"{report['study']}: {report['n_records']} records from {report['source']} {report['path']}"]
+    if "config" in report:
+        lines.append(f"  config: {report['config']}")
+    lines.append(f"  labelled {report['n_labelled']}, unlabelled {report['n_unlabelled']}, "
+                 f"several labels {report['n_multi_label']}, sequences {report['n_sequences']} "
+                 f"(gap {report['sequence_gap_seconds']:g} s)")
     lines += _block("labels (after normalisation)", report["labels"])
     lines += _block("tags mapped", report["mapped_tags"])
     lines += _block("tags dropped (not classes)", report["dropped_tags"])
@@ -52,7 +63,7 @@ def format_summary(report: dict) -> str:
     lines += _block("timestamp repairs and flags", report["timestamp_flags"])
     lines.append(f"  records without coordinates: {report['n_records_without_coordinates']} "
                  f"(sites {', '.join(report['sites_without_coordinates']) or 'none'})")
-    lines += _block("splits", report["splits"])
+    lines += _block(f"splits ({report['split_kind']})" if "split_kind" in report else "splits", report["splits"])
     lines.append(f"  sequences split across sides: {report['leaking_sequences']}")
     lines += _block("problems", report["problems"])
     if "seconds" in report:
@@ -84,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
     summarize.add_argument("--records", help="also write the records table (.parquet or .csv)")
     summarize.add_argument("--problems", help="also write the per-file problems (.csv)")
     summarize.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
+    init = sub.add_parser("init", help="write a commented study config from what PATH holds")
+    init.add_argument("path", help="image folder, records CSV/Parquet or Camtrap DP folder")
+    init.add_argument("--out", required=True, help="the YAML file to write (e.g. my_study.yaml)")
+    init.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    init.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     return parser
 
 

@@ -118,6 +118,40 @@ def load_data_config(name_or_path: str = "lynx", overrides: list[str] | None = N
     return as_data_config(cfg.data)
 
 
+# bundled studies: a path inside one gets its rules; name -> config per kind of source
+KNOWN_STUDIES = {"lynx": {"images": "lynx", "records": "lynx_records"}}
+
+
+def study_name(path: str | Path) -> str:
+    """A study's default name: the folder's name, or the table's file name without suffixes."""
+    path = Path(path).resolve()
+    name = path.name.split(".")[0] if path.is_file() else path.name
+    return name or "study"
+
+
+def default_data_config(path: str | Path, source: str,
+                        overrides: list[str] | None = None) -> tuple[DictConfig, str]:
+    """The config for a path given without one, and a line saying which it is.
+
+    A path inside a bundled study gets that study's rules; anything else a generic config: named after the
+    folder, no label or clock rules, split `auto` (stratified by sequence, or file blocks without times).
+    """
+    resolved = Path(path).resolve()
+    for study, by_source in KNOWN_STUDIES.items():
+        try:
+            inside = resolved.is_relative_to(zoo.paths.sample_dir(study).resolve())
+        except FileNotFoundError:
+            continue
+        if inside and source in by_source:
+            name = by_source[source]
+            return load_data_config(name, overrides), f"{name} (configs/data/{name}.yaml: the bundled {study} study)"
+    if source == "camtrap_dp":
+        return load_data_config("camtrap_dp", overrides), "camtrap_dp (configs/data/camtrap_dp.yaml: Camtrap DP defaults)"
+    cfg = OmegaConf.merge({"name": study_name(path)}, OmegaConf.from_dotlist(overrides or []))
+    return as_data_config(cfg), (f"generic (not a known study: no label or clock rules; "
+                                 f"`python -m zoo.data init {path} --out my_study.yaml` writes a config to edit)")
+
+
 @contextmanager
 def _outside_running_hydra():
     """Hydra allows one global instance: step aside while composing if a Hydra app (e.g. occupancy.fit) is running."""

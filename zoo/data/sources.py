@@ -160,6 +160,14 @@ def read_table_file(path: str | Path, **read_csv) -> pd.DataFrame:
                          "(Excel: 'CSV UTF-8'; LibreOffice: character set Unicode (UTF-8))") from None
 
 
+def resolve_image_path(image: str, table_dir: Path) -> str:
+    """A relative path is taken from the working directory if the file is there, else from the table's folder
+    if it is there; otherwise it stays as written (tables of records without photos)."""
+    if not image or Path(image).is_absolute() or Path(image).exists() or not (table_dir / image).exists():
+        return image
+    return str(table_dir / image)
+
+
 def read_records_table(path: str | Path, columns: Mapping[str, Any] | None = None,
                        tag_separator: str = ";") -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """Read a records CSV/Parquet whose column names are mapped by `columns` (else found by COLUMN_ALIASES).
@@ -184,7 +192,8 @@ def read_records_table(path: str | Path, columns: Mapping[str, Any] | None = Non
         return table[spec[name]].fillna("").astype(str) if spec[name] else ""
 
     raw = pd.DataFrame({"media_id": table[spec["media_id"]].astype(str),
-                        "path": table[spec["path"] or spec["media_id"]].astype(str)})
+                        "path": table[spec["path"] or spec["media_id"]].astype(str).map(
+                            lambda p: resolve_image_path(p, path.parent))})
     raw["area"], raw["site"] = column("area"), column("site")
     raw["camera"] = column("camera") if spec["camera"] else raw["site"]
     raw["timestamp_raw"] = table[spec["timestamp"]] if spec["timestamp"] else None

@@ -62,13 +62,14 @@ def build_study(raw: pd.DataFrame, cfg: Any, problems: list[dict[str, str]] | No
     problems += _time_problems(records)
     records = _join_sites(records, cfg.sites, problems)
     records = assign_sequences(records, cfg.sequences.gap_seconds)
-    records["split"] = _split(records, cfg)
+    records["split"], split_kind = _split(records, cfg)
     if cfg.split.labels_from_file and cfg.split.file:
         records = _labels_from_split_file(records, cfg.split.file, normalizer)
     records = _order_columns(records)
     validate_records(records, source=f"{cfg.name} ({source})")
     problems_df = pd.DataFrame(problems, columns=["file", "problem"])
     report = _report(records, normalizer, problems_df, cfg, source)
+    report["split_kind"] = split_kind
     return Study(records=records, report=report, problems=problems_df)
 
 
@@ -149,16 +150,20 @@ def _split(records: pd.DataFrame, cfg) -> pd.Series:
         log.warning("%d labelled photos have no capture time, so their bursts are unknown: a stratified split may "
                     "put frames of one burst on both sides and inflate valid/test accuracy; split.kind=file_blocks "
                     "keeps runs of consecutive file names together", no_time)
+    return _split_of_kind(records, rules, kind), kind
+
+
+def _split_of_kind(records: pd.DataFrame, rules, kind: str) -> pd.Series:
     if kind == "file_blocks":
         return split_file_blocks(records, rules.valid, rules.test, rules.seed, rules.block_files)
     if kind == "none":
         return pd.Series("", index=records.index, dtype=object)
-    if rules.kind in ("authors", "file"):
+    if kind in ("authors", "file"):
         if not rules.file:
             raise ValueError("data.split.file is required for split.kind=authors/file")
         return split_from_file(records, rules.file)
-    if rules.kind in ("by_area", "by_site"):
-        column = rules.kind.removeprefix("by_")
+    if kind in ("by_area", "by_site"):
+        column = kind.removeprefix("by_")
         return split_by_group(records, column, rules.train_values, rules.test_values, rules.valid, rules.seed)
     return split_stratified(records, rules.valid, rules.test, rules.seed)
 

@@ -1,0 +1,156 @@
+"""A new user's folder: the generic config, `zoo.data init`, docs/own-study.md's commands, a messy folder of 40."""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from PIL import Image
+
+from camtrap_files import make_jpeg, truncate
+from zoo.data import load_records, read_records
+from zoo.data.__main__ import main as data_cli
+from zoo.data.config import default_data_config, load_data_config
+from zoo.paths import CONFIG_DIR, PROJECT_DIR, sample_dir
+
+DOC = PROJECT_DIR / "docs" / "own-study.md"
+SPECIES = ["Renard", "chevreuil", "Blaireau"]
+
+
+def make_photos(root: Path, n: int = 12, exif: bool = True) -> list[Path]:
+    """n photos in root/<site>/<camera>/: bursts of 3 shots 10 s apart, one label and one camera each."""
+    paths = []
+    for i in range(n):
+        burst = i // 3
+        site, camera = ("siteA", "cam1") if burst % 2 == 0 else ("siteB", "cam2")
+        when = f"2017:05:{1 + burst:02d} 10:00:{(i % 3) * 10:02d}" if exif else None
+        paths.append(make_jpeg(root / site / camera / f"IMG_{i:04d}.JPG", when=when,
+                               subject=[SPECIES[burst % 3]], color=(i * 9 % 256, 40, 200 - i)))
+    return paths
+
+
+def label_of(i: int) -> str:
+    return SPECIES[(i // 3) % 3].lower()
+
+
+def test_a_folder_that_is_no_known_study_gets_a_generic_config(tmp_path, capsys):
+    make_photos(tmp_path / "my_traps")
+    out = tmp_path / "s.json"
+    assert data_cli(["summarize", str(tmp_path / "my_traps"), "--json", str(out), "--quiet"]) == 0
+    summary = json.loads(out.read_text())
+    assert summary["study"] == "my_traps" and summary["config"].startswith("generic")
+    assert summary["labels"] == {"renard": 6, "chevreuil": 3, "blaireau": 3}  # no lynx synonyms or drops
+    assert summary["timestamp_flags"] == {} and summary["split_kind"] == "stratified"
+    assert "config: generic" in capsys.readouterr().out
+    # a path inside the bundled study keeps its rules
+    cfg, used = default_data_config(sample_dir("lynx") / "images" / "jura", "images")
+    assert cfg.name == "lynx" and used.startswith("lynx")
+
+
+def test_init_writes_a_config_that_loads_and_reads_the_layout(tmp_path):
+    make_photos(tmp_path / "photos")
+    out = tmp_path / "my_study.yaml"
+    assert data_cli(["init", str(tmp_path / "photos"), "--out", str(out), "--quiet"]) == 0
+    text = out.read_text()
+    assert "EXIF style" in text and "#   Renard: 6" in text and "kind: stratified" in text
+    cfg = load_data_config(str(out))
+    assert cfg.name == "photos" and cfg.path_pattern.startswith("^(?P<site>")
+    records = load_records(cfg, progress=False).set_index("media_id")
+    assert records.loc["siteA/cam1/IMG_0000.JPG", ["site", "camera"]].tolist() == ["siteA", "cam1"]
+    with pytest.raises(FileExistsError, match="--force"):
+        data_cli(["init", str(tmp_path / "photos"), "--out", str(out)])
+
+
+def test_init_on_a_label_table_maps_its_columns(tmp_path):
+    csv = tmp_path / "labels.csv"
+    csv.write_text("\ufeffFilename;Species;Station;DateTime\na.jpg;fox;S1;25/05/2017 10:00\nb.jpg;deer;S2;26/05/2017 11:00\n",
+                   encoding="utf-8")
+    out = tmp_path / "t.yaml"
+    data_cli(["init", str(csv), "--out", str(out), "--quiet"])
+    text = out.read_text()
+    assert "media_id: Filename" in text and 'tags: ["Species"]' in text and "site: Station" in text
+    assert "dayfirst: true" in text
+    records = load_records(load_data_config(str(out)), progress=False)
+    assert records["timestamp"].tolist() == [pd.Timestamp("2017-05-25 10:00"), pd.Timestamp("2017-05-26 11:00")]
+
+
+def doc_commands() -> list[str]:
+    blocks = re.findall(r"```\n(.*?)```", DOC.read_text(), flags=re.S)
+    return [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()
+            if line.startswith("python -m ")]
+
+
+def test_every_command_of_the_own_study_page_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    photos = make_photos(Path("photos"))
+    make_photos(Path("photos_noexif"), n=9, exif=False)
+    pd.DataFrame({"file": [p.as_posix() for p in photos],
+                  "label": [label_of(i) for i in range(len(photos))]}).to_csv("labels.csv", index=False)
+    commands = doc_commands()
+    assert len(commands) >= 7
+    for line in commands:
+        args = shlex.split(line)
+        if args[2] == "zoo.data":
+            assert data_cli(args[3:] + ["--quiet"]) == 0, line
+        elif args[2] == "zoo.train":  # compose the same config (training is the training tests' job)
+            config_dir = args[args.index("--config-dir") + 1]
+            overrides = [a for a in args[3:] if "=" in a]
+            with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+                cfg = compose(config_name="train", overrides=[f"hydra.searchpath=[file://{Path(config_dir).resolve()}]",
+                                                             *overrides])
+            assert len(load_records(cfg.data, progress=False)) == len(photos), line
+        else:
+            pytest.fail(f"docs/own-study.md runs a command this test does not know: {line}")
+    assert Path("my_configs/data/my_study.yaml").is_file() and Path("my_configs/data/my_labels.yaml").is_file()
+
+
+def test_a_messy_folder_keeps_every_good_photo_and_lists_every_bad_one(tmp_path):
+    """40 files: 5% cut, an empty file, a PNG, a text file named .jpg, no EXIF, non-ASCII names, a duplicate."""
+    root = tmp_path / "terrain"
+    good = [p.relative_to(root).as_posix() for p in make_photos(root, n=30)]
+    for name in ("siteA/cam1/chevreuil été.JPG", "siteB/cam2/renard_ñandú_01.jpg", "siteB/cam2/狐狸.jpg"):
+        make_jpeg(root / name, subject=["Renard"], when="2017:06:01 12:00:00", color=(len(name) * 7 % 256, 1, 2))
+        good.append(name)
+    make_jpeg(root / "siteA" / "cam1" / "sans_exif.jpg", subject=["Blaireau"], when=None, color=(3, 4, 5))
+    Image.new("RGB", (40, 30), (5, 90, 5)).save(root / "siteA" / "cam1" / "scan.png")
+    Image.new("RGB", (40, 30), (6, 90, 5)).save(root / "siteA" / "cam1" / "png_named.jpg", "PNG")
+    good += ["siteA/cam1/sans_exif.jpg", "siteA/cam1/scan.png", "siteA/cam1/png_named.jpg"]
+    shutil.copy(root / "siteA" / "cam1" / "IMG_0000.JPG", root / "siteA" / "cam1" / "IMG_0000 copie.JPG")
+    # files are read in name order (' ' < '.'): the copy comes first, so the original is the one skipped
+    good[good.index("siteA/cam1/IMG_0000.JPG")] = "siteA/cam1/IMG_0000 copie.JPG"
+    bad = ["siteB/cam2/cut1.jpg", "siteB/cam2/cut2.jpg", "siteA/cam1/vide.jpg", "siteA/cam1/notes.jpg"]
+    for name, seed in (("cut1.jpg", 1), ("cut2.jpg", 2)):
+        truncate(_noisy_jpeg(root / "siteB" / "cam2" / name, seed), 0.7)
+    (root / "siteA" / "cam1" / "vide.jpg").write_bytes(b"")
+    (root / "siteA" / "cam1" / "notes.jpg").write_text("relevé du 3 juin: piles changées")
+    assert len(list(root.rglob("*.*"))) == 41
+
+    out = tmp_path / "out"
+    assert data_cli(["summarize", str(root), "--json", str(out / "s.json"), "--records", str(out / "r.parquet"),
+                     "--problems", str(out / "p.csv"), "--quiet"]) == 0
+    records = read_records(out / "r.parquet").set_index("media_id")
+    problems = pd.read_csv(out / "p.csv")
+    summary = json.loads((out / "s.json").read_text())
+    assert sorted(records.index[records["readable"]]) == sorted(good)  # every good photo, copy skipped
+    assert sorted(records.index[~records["readable"]]) == sorted(bad)
+    listed = problems.groupby("problem")["file"].apply(sorted).to_dict()
+    assert sorted(f for p, files in listed.items() if p.startswith("unreadable image") for f in files) == sorted(bad)
+    assert problems.loc[problems["problem"].str.startswith("duplicate of"), "file"].tolist() == ["siteA/cam1/IMG_0000.JPG"]
+    assert summary["problems"]["unreadable image"] == 4 and summary["problems"]["duplicate of"] == 1
+    assert summary["problems"]["no EXIF capture time"] == 3  # the JPEG without EXIF and the two PNGs
+    from zoo.datasets import readable_records  # what zoo.train keeps
+
+    assert sorted(readable_records(records.reset_index())["media_id"]) == sorted(good)
+
+
+def _noisy_jpeg(path: Path, seed: int) -> Path:
+    import numpy as np
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, "JPEG", quality=90)
+    return path
