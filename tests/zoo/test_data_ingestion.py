@@ -165,3 +165,16 @@ def test_auto_split_uses_file_blocks_without_times_and_warns_for_stratified(tmp_
     with caplog.at_level(logging.WARNING):
         load_study({"path": str(csv), "split": {"kind": "stratified"}}, progress=False)
     assert "may put frames of one burst on both sides" in caplog.text
+
+
+def test_an_id_and_a_path_column_are_both_used_and_one_label_is_not_split(tmp_path, caplog):
+    (tmp_path / "img").mkdir()
+    make_jpeg(tmp_path / "img" / "a.jpg")
+    csv = tmp_path / "t.csv"
+    pd.DataFrame({"ID": ["p1", "p2"], "Path": ["img/a.jpg", "img/missing.jpg"], "Species": ["fox", ""]}).to_csv(csv, index=False)
+    with caplog.at_level(logging.WARNING):
+        records = load_study({"path": str(csv)}, progress=False).records.set_index("media_id")
+    assert records.loc["p1", "path"] == str(tmp_path / "img" / "a.jpg")  # found next to the table
+    assert records.loc["p2", "path"] == "img/missing.jpg"  # kept as written
+    assert records["label"].tolist() == ["fox", ""] and set(records["split"]) == {""}
+    assert "fewer than two labelled sequences" in caplog.text

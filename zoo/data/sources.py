@@ -95,8 +95,8 @@ def _path_fields(relative: str, file: Path, pattern: re.Pattern | None) -> dict[
 
 # our column -> the file's column names tried (case-insensitive, first found) when data.columns names none
 COLUMN_ALIASES = {
-    "media_id": ("file", "path", "filename", "file_name", "image", "media_id", "mediaid", "id"),
-    "path": ("path", "file_path", "filepath"),
+    "media_id": ("media_id", "mediaid", "id", "file", "filename", "file_name", "image", "path"),
+    "path": ("path", "file_path", "filepath", "file", "filename", "file_name", "image"),
     "area": ("area",),
     "site": ("site", "location", "locationid", "station", "trap"),
     "camera": ("camera", "cameraid"),

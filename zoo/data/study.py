@@ -142,8 +142,11 @@ def _split(records: pd.DataFrame, cfg) -> pd.Series:
     no_time = int((labelled & records["timestamp"].isna()).sum())
     if kind == "auto" and not labelled.any():
         kind = "none"
+    if kind == "auto" and records.loc[labelled, "sequence_id"].nunique() < 2:
+        log.warning("split.kind auto: fewer than two labelled sequences, nothing to split (split none)")
+        kind = "none"
     if kind == "auto":
-        kind = "file_blocks" if labelled.any() and no_time == int(labelled.sum()) else "stratified"
+        kind = "file_blocks" if no_time == int(labelled.sum()) else "stratified"
         log.info("split.kind auto: %s (%s)", kind, "no photo has a capture time" if kind == "file_blocks"
                  else "photos have capture times")
     if kind == "stratified" and no_time:
