@@ -78,3 +78,19 @@ def test_deployed_and_listed_sites_without_records_stay_as_all_zero_histories(tm
     assert np.isnan(data.y[:, d]).all() and data.effort[d].sum() == 0  # listed, but no camera ran there
     assert data.site_covariates.loc["C", "elevation"] == 600
     assert "2 deployed site(s) recorded nothing" in caplog.text
+
+
+def test_a_study_reads_its_records_through_a_data_config_file(tmp_path):
+    from PIL import Image
+
+    for i, (site, when, tag) in enumerate([("A", "2017:05:01 10:00:00", "renard"), ("B", "2017:06:02 10:00:00", "chevreuil"),
+                                           ("C", "2017:07:03 10:00:00", "blaireau")]):
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[36867] = when
+        (tmp_path / "photos" / site).mkdir(parents=True)
+        Image.new("RGB", (16, 12), (i * 40, 9, 9)).save(tmp_path / "photos" / site / f"IMG_{i}.JPG", exif=exif.tobytes())
+    config = tmp_path / "my_study.yaml"  # what `python -m zoo.data init` writes, trimmed
+    config.write_text(f"name: mine\npath: {tmp_path / 'photos'}\nsplit:\n  kind: none\n")
+    records = load_study_records({"data": str(config), "path": None}).assign(label=["renard", "chevreuil", "blaireau"])
+    data = detection_data(records, study(), GROUND_TRUTH)
+    assert data.sites == ("A", "B", "C") and detected(data, "fox", "A") == ["05"] and detected(data, "deer", "B") == ["06"]
