@@ -8,9 +8,10 @@ from zoo.data.schema import COLUMNS, RecordsError, read_records, validate_record
 from zoo.data.sequences import assign_sequences
 from zoo.data.splits import leaking_sequences, split_by_group, split_from_file, split_stratified
 from zoo.data.study import Study, build_study, load_records, load_study
+from zoo.data.times import parse_times
 
 __all__ = [
     "COLUMNS", "DataConfig", "LabelNormalizer", "RecordsError", "Study", "as_data_config", "assign_sequences",
     "build_study", "canonical", "leaking_sequences", "load_data_config", "load_records", "load_study",
-    "read_records", "split_by_group", "split_from_file", "split_stratified", "validate_records",
+    "parse_times", "read_records", "split_by_group", "split_from_file", "split_stratified", "validate_records",
 ]
