@@ -52,7 +52,7 @@ def test_a_folder_that_is_no_known_study_gets_a_generic_config(tmp_path, capsys)
     assert cfg.name == "lynx" and used.startswith("lynx")
 
 
-def test_init_writes_a_config_that_loads_and_reads_the_layout(tmp_path):
+def test_init_writes_a_config_that_loads_and_reads_the_layout(tmp_path, capsys):
     make_photos(tmp_path / "photos")
     out = tmp_path / "my_study.yaml"
     assert data_cli(["init", str(tmp_path / "photos"), "--out", str(out), "--quiet"]) == 0
@@ -62,8 +62,9 @@ def test_init_writes_a_config_that_loads_and_reads_the_layout(tmp_path):
     assert cfg.name == "photos" and cfg.path_pattern.startswith("^(?P<site>")
     records = load_records(cfg, progress=False).set_index("media_id")
     assert records.loc["siteA/cam1/IMG_0000.JPG", ["site", "camera"]].tolist() == ["siteA", "cam1"]
-    with pytest.raises(FileExistsError, match="--force"):
+    with pytest.raises(SystemExit):
         data_cli(["init", str(tmp_path / "photos"), "--out", str(out)])
+    assert capsys.readouterr().err.startswith(f"zoo.data: error: {out} exists; pass --force to overwrite it")
 
 
 def test_init_on_a_label_table_maps_its_columns(tmp_path):

@@ -16,9 +16,10 @@ import time
 from zoo.data.config import default_data_config, load_data_config
 from zoo.data.sources import detect_source
 from zoo.data.study import load_study
-from zoo.runs import write_json, write_table
+from zoo.runs import command, write_json, write_table
 
 
+@command("zoo.data")  # a user error is one line (--debug or CAMTRAP_DEBUG=1: the traceback)
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
