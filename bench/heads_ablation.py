@@ -28,7 +28,8 @@ from sklearn.model_selection import GroupKFold
 
 import heads
 from heads.calibration import apply_temperature, fit_temperature, plot_reliability
-from heads.pooling import fit_attention_pooling, group_codes, pool, sequence_labels
+from heads.pooling import fit_attention_pooling, group_codes, pool
+from zoo.data.sequences import sequence_labels
 from heads.prior import GeoTimePrior, PriorFusion, align_classes, combine
 from heads.rollup import rollup, rollup_summary
 from zoo.data import load_data_config, load_records, split_stratified

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy import special
+from sklearn.metrics import log_loss
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +44,7 @@ def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
     """Probabilities softmax(logits / T)."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    return special.softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=1)
 
 
 class TemperatureScaler:
@@ -64,13 +63,14 @@ class TemperatureScaler:
 
 
 def nll(probs: np.ndarray, y: np.ndarray) -> float:
-    """Mean negative log-likelihood of the true classes (probabilities clipped at 1e-12)."""
+    """Mean negative log-likelihood of the true classes (scikit-learn's log loss over all classes)."""
     probs, y = _check(probs, y)
-    return float(-np.log(np.maximum(probs[np.arange(len(y)), y], 1e-12)).mean())
+    return float(log_loss(y, probs, labels=np.arange(probs.shape[1])))
 
 
 def reliability_table(probs: np.ndarray, y: np.ndarray, n_bins: int = 15) -> pd.DataFrame:
-    """Equal-width confidence bins (lo, hi]: count, mean confidence and accuracy of the top-1 answer."""
+    """Equal-width confidence bins (lo, hi] (Guo et al. 2017): count, mean confidence and accuracy of the
+    top-1 answer. The one binning behind every ECE the project reports (metrics.json, plots, heads)."""
     probs, y = _check(probs, y)
     confidence = probs.max(axis=1)
     correct = probs.argmax(axis=1) == y
@@ -95,14 +95,12 @@ def ece(probs: np.ndarray, y: np.ndarray, n_bins: int = 15) -> float:
 def plot_reliability(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike,
                      n_bins: int = 10, title: str = "Reliability diagram") -> Path:
     """PNG with one accuracy-vs-confidence curve per entry of `curves` ({name: (probs, y)}), ECE in the legend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # object API: a notebook's backend is left alone
 
     from zoo.runs import atomic_path
 
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
+    fig = Figure(figsize=(4.5, 4.5), dpi=120)
+    ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
     for name, (probs, y) in curves.items():
         table = reliability_table(probs, y, n_bins).dropna()
@@ -113,7 +111,6 @@ def plot_reliability(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: 
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-    plt.close(fig)
     return path
 
 

@@ -90,18 +90,6 @@ def pool(logits: np.ndarray, sequence_ids: Sequence, kind: str = "mean_probs", *
     return ids, pooled
 
 
-def sequence_labels(labels: Sequence[str], sequence_ids: Sequence, empty_labels: Sequence[str] = ("",)) -> tuple[np.ndarray, np.ndarray]:
-    """Label of each sequence: its most frequent non-empty frame label (first seen on ties), else empty."""
-    codes, ids = group_codes(sequence_ids, len(labels))
-    frame = pd.DataFrame({"code": codes, "label": np.asarray(labels, dtype=object)})
-    out = np.full(len(ids), empty_labels[0] if empty_labels else "", dtype=object)
-    named = frame[~frame["label"].isin(list(empty_labels))]
-    if len(named):
-        modes = named.groupby("code")["label"].agg(lambda s: s.value_counts(sort=True).index[0])
-        out[modes.index.to_numpy()] = modes.to_numpy()
-    return ids, out
-
-
 def group_codes(sequence_ids: Sequence, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Integer code per frame and the sorted unique sequence ids."""
     ids = pd.Series(np.asarray(sequence_ids, dtype=object))

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from occupancy.histories import OTHER, label_to_class
+from zoo.data.sequences import most_common_label
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def sequence_table(records: pd.DataFrame, classifier_col: str, truth_col: str, v
         "site": first["site"].astype(str), "occasion": first["occasion"].astype(str),
         "n_photos": groups.size(), "n_verified_photos": groups["_verified"].sum().astype(int),
         "at_random": groups["_random"].any(),
-        "label": groups[classifier_col].agg(_most_common),
+        "label": groups[classifier_col].agg(most_common_label),
     })
     out["label_class"] = label_to_class(out["label"], species_map).fillna(OTHER)
     checked = table[table["_verified"]]
@@ -118,14 +119,6 @@ def sequence_table(records: pd.DataFrame, classifier_col: str, truth_col: str, v
     out["truth_classes"] = out["truth_classes"].map(lambda v: v if isinstance(v, tuple) else ())
     out["verified"] = out["n_verified_photos"] > 0
     return out.reset_index()
-
-
-def _most_common(values: pd.Series):
-    values = values.dropna()
-    if values.empty:
-        return np.nan
-    counts = values.value_counts(sort=False)  # order of first appearance
-    return counts.index[int(np.argmax(counts.to_numpy()))]
 
 
 def _classes_of(labels: pd.Series, species_map, sep: str) -> tuple[str, ...]:

@@ -7,23 +7,27 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from scipy import special
+from sklearn.metrics import ConfusionMatrixDisplay
 
 from heads.calibration import apply_temperature
 from heads.pooling import pool
+from zoo.data.sequences import most_common_label
 from zoo.metrics import classification_report
+from zoo.runs import atomic_path
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
+    """Row-wise softmax (scipy's): the one used for every probability the zoo reports."""
+    return special.softmax(np.asarray(logits, dtype=np.float64), axis=1)
 
 
 def sequence_table(records: pd.DataFrame, logits: np.ndarray, classes: Sequence[str], pooling: str = "mean_probs",
                    temperature: float = 1.0) -> tuple[pd.DataFrame, np.ndarray]:
     """One row per sequence (sequence_id, site, camera, timestamp, n_frames, label) and its pooled probs.
 
-    The sequence's true label is its frames' most common non-empty label.
+    The sequence's true label is `zoo.data.sequences.most_common_label` of its frames.
     """
     scaled = np.asarray(logits, dtype=np.float64) / temperature  # pool() takes logits
     ids, probs = pool(scaled, records["sequence_id"].to_numpy(), pooling, frame=records["frame"].to_numpy())
@@ -32,7 +36,7 @@ def sequence_table(records: pd.DataFrame, logits: np.ndarray, classes: Sequence[
         "area": grouped["area"].first() if "area" in records else "",
         "site": grouped["site"].first(), "camera": grouped["camera"].first(),
         "timestamp": grouped["timestamp"].min(), "n_frames": grouped.size(),
-        "label": grouped["label"].agg(lambda s: s[s != ""].mode().iloc[0] if (s != "").any() else ""),
+        "label": grouped["label"].agg(most_common_label).fillna(""),
     }).reindex(ids)
     meta.index.name = "sequence_id"
     return meta.reset_index(), probs
@@ -64,39 +68,35 @@ def prediction_frame(records: pd.DataFrame, probs: np.ndarray, classes: Sequence
     return pd.concat([out, pd.DataFrame(probs, columns=[f"p_{c}" for c in classes])], axis=1)
 
 
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
+    return path
+
+
 def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: str | Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Counts, coloured by their share of the true class's row (recall), scikit-learn's display."""
     cm = np.asarray(cm)
-    fig, ax = plt.subplots(figsize=(1 + 0.5 * len(classes), 1 + 0.45 * len(classes)))
+    n = len(classes)
+    fig = Figure(figsize=(1.5 + 0.5 * n, 1.2 + 0.45 * n))
+    ax = fig.subplots()
     rates = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(classes)):
-        for j in range(len(classes)):
-            if cm[i, j]:
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if rates[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ConfusionMatrixDisplay(rates, display_labels=list(classes)).plot(
+        ax=ax, cmap="Blues", colorbar=False, xticks_rotation=60, include_values=False, im_kw={"vmin": 0, "vmax": 1})
+    for i, j in zip(*np.nonzero(cm)):
+        ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7, color="white" if rates[i, j] > 0.5 else "black")
+    ax.tick_params(labelsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_history(history: pd.DataFrame, path: str | Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig = Figure(figsize=(9, 3.2))
+    left, right = fig.subplots(1, 2)
     left.plot(history["epoch"], history["train_loss"], label="train")
     left.plot(history["epoch"], history["valid_loss"], label="valid")
     left.set_xlabel("epoch")
@@ -106,6 +106,4 @@ def plot_history(history: pd.DataFrame, path: str | Path) -> Path:
     right.set_xlabel("epoch")
     right.set_ylabel("valid accuracy (images)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)

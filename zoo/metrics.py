@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, top_k_accuracy_score
+
+from heads import calibration
 
 
 def _check(probs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -25,32 +27,29 @@ def _check(probs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def accuracy(probs, y) -> float:
     probs, y = _check(probs, y)
-    return float(np.mean(probs.argmax(1) == y)) if len(y) else float("nan")
+    return float(accuracy_score(y, probs.argmax(1))) if len(y) else float("nan")
 
 
 def top_k_accuracy(probs, y, k: int = 3) -> float:
     probs, y = _check(probs, y)
-    k = min(k, probs.shape[1])
-    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    return float(np.mean((top == y[:, None]).any(1))) if len(y) else float("nan")
+    if not len(y):
+        return float("nan")
+    if k >= probs.shape[1]:
+        return 1.0
+    if k == 1:  # also scikit-learn's two-class case, which it reads as binary scores
+        return accuracy(probs, y)
+    return float(top_k_accuracy_score(y, probs, k=k, labels=np.arange(probs.shape[1])))
 
 
-def nll(probs, y, eps: float = 1e-12) -> float:
+def nll(probs, y) -> float:
     probs, y = _check(probs, y)
-    return float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], eps, 1.0))))
+    return calibration.nll(probs, y) if len(y) else float("nan")
 
 
 def expected_calibration_error(probs, y, n_bins: int = 15) -> float:
-    """Top-label ECE with equal-width confidence bins: sum_b |B|/n * |acc(B) - conf(B)|."""
+    """Top-label ECE, the bins of `heads.calibration.reliability_table` (the reliability plot's too)."""
     probs, y = _check(probs, y)
-    confidence = probs.max(1)
-    correct = probs.argmax(1) == y
-    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
-    ece = 0.0
-    for b in np.unique(bins):
-        in_bin = bins == b
-        ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
-    return float(ece)
+    return calibration.ece(probs, y, n_bins) if len(y) else float("nan")
 
 
 def most_confused(cm: np.ndarray, classes: Sequence[str], n: int = 10) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from heads.pooling import AttentionPooling, fit_attention_pooling, pool, sequence_labels
+from heads.pooling import AttentionPooling, fit_attention_pooling, pool
+from zoo.data.sequences import sequence_labels
 
 KINDS = ["mean_probs", "mean_logits", "max_conf", "first", "attention"]
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from heads.taxonomy import load_taxonomy
+from heads import calibration
 from zoo.metrics import classification_report, expected_calibration_error, nll, top_k_accuracy
 
 CLASSES = ["lynx", "chat", "renard", "humain"]
@@ -40,3 +41,22 @@ def test_top1_equals_accuracy_and_bad_shapes_fail():
         nll(PROBS, np.array([0, 1, 2, 7]))
     with pytest.raises(ValueError, match="probs must be"):
         nll(PROBS[:3], Y)
+
+
+def test_one_ece_for_metrics_and_reliability_plot():
+    # the case where the two old binnings disagreed (0.34 vs 0.30): (lo, hi] bins, Guo et al. 2017
+    p1 = np.array([0.6, 0.6, 0.8, 0.8, 0.7])
+    probs, y = np.stack([1 - p1, p1], axis=1), np.array([0, 1, 0, 0, 1])
+    by_hand = 0.4 * abs(0.5 - 0.6) + 0.6 * abs(1 / 3 - (0.8 + 0.8 + 0.7) / 3)
+    assert expected_calibration_error(probs, y, n_bins=5) == pytest.approx(by_hand) == pytest.approx(0.30)
+    assert classification_report(probs, y, ["a", "b"], n_bins=5)["ece"] == calibration.ece(probs, y, n_bins=5)
+    table = calibration.reliability_table(probs, y, n_bins=5)
+    filled = table[table["count"] > 0]
+    assert (filled["count"] * (filled["accuracy"] - filled["confidence"]).abs()).sum() / 5 == pytest.approx(by_hand)
+
+
+def test_metrics_agree_with_scikit_learn():
+    from sklearn.metrics import log_loss, top_k_accuracy_score
+
+    assert nll(PROBS + 1e-9, Y) == pytest.approx(log_loss(Y, PROBS + 1e-9, labels=range(4)))
+    assert top_k_accuracy(PROBS, Y, 2) == top_k_accuracy_score(Y, PROBS, k=2, labels=range(4))

@@ -36,6 +36,27 @@ def assign_sequences(records: pd.DataFrame, gap_seconds: float = 60.0) -> pd.Dat
     return out
 
 
+def most_common_label(labels: pd.Series, empty_labels=("",)):
+    """A sequence's label, the one rule used everywhere (evaluation, heads, occupancy): its photos' most
+    frequent label, missing and empty labels left out, ties to the first seen; NaN when none is left."""
+    values = labels.dropna()
+    values = values[~values.isin(list(empty_labels))]
+    if values.empty:
+        return np.nan
+    counts = values.value_counts(sort=False)  # order of first appearance
+    return counts.index[int(np.argmax(counts.to_numpy()))]
+
+
+def sequence_labels(labels, sequence_ids, empty_labels=("",)) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted unique sequence ids, their `most_common_label`; the first empty label where none is left)."""
+    frame = pd.DataFrame({"sequence_id": np.asarray(sequence_ids, dtype=object), "label": np.asarray(labels, dtype=object)})
+    if len(frame) and frame["sequence_id"].isna().any():
+        raise ValueError(f"sequence_ids holds {int(frame['sequence_id'].isna().sum())} missing value(s); give every frame a sequence")
+    out = frame.groupby("sequence_id", sort=True)["label"].agg(lambda v: most_common_label(v, empty_labels))
+    fill = empty_labels[0] if len(empty_labels) else ""
+    return out.index.to_numpy(dtype=object), out.fillna(fill).to_numpy(dtype=object)
+
+
 def _camera_key(df: pd.DataFrame, keys: list[str]) -> pd.Series:
     if not keys:
         return pd.Series("all", index=df.index)
