@@ -26,6 +26,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from zoo.data.times import parse_times
 from zoo.images import find_images, forward_batches
 from zoo.models import create_model, resolve_data_config
 from zoo.paths import CONFIG_DIR
@@ -127,7 +128,11 @@ def _table_records(path: Path) -> pd.DataFrame:
     table["path"] = table["path"].map(lambda p: _resolve(p, path.parent))
     table["media_id"] = table["media_id"].astype(str)
     if "timestamp" in table:
-        table["timestamp"] = pd.to_datetime(table["timestamp"], errors="coerce", format="mixed")
+        parsed = parse_times(table["timestamp"], what="timestamp")  # zoo.data's one parser: EXIF, ISO, day/month
+        unread = int((parsed.isna() & table["timestamp"].notna() & (table["timestamp"].astype(str).str.strip() != "")).sum())
+        if unread:
+            log.warning("%d timestamp(s) of %s could not be read: those photos are sequences of their own", unread, path)
+        table["timestamp"] = parsed
     else:
         table["timestamp"] = pd.NaT
     return table

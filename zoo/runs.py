@@ -290,8 +290,38 @@ def hydra_command(prog: str, config_path: str, config_name: str) -> Callable:
         def guarded(cfg):
             with one_line_errors(prog):  # inside Hydra too, which would add "Error executing job ..." first
                 return task(cfg)
-        return command(prog)(hydra.main(version_base="1.3", config_path=config_path, config_name=config_name)(guarded))
+        hydra_main = hydra.main(version_base="1.3", config_path=config_path, config_name=config_name)(guarded)
+
+        @functools.wraps(task)
+        def main():
+            sys.argv[1:] = config_files_as_options(sys.argv[1:], Path(config_path))
+            return hydra_main()
+        return command(prog)(main)
     return decorate
+
+
+def config_files_as_options(overrides: list[str], config_dir: Path) -> list[str]:
+    """`data=path/to/my_study.yaml`: Hydra takes only option names for a config group, so a YAML file given
+    for a group is offered as an option of that group on an extra search path (a copy, named after the
+    file; `<stem>_file` where a bundled option has that name already)."""
+    out, extra = [], None
+    for arg in overrides:
+        key, sep, value = arg.partition("=")
+        group = key.lstrip("+~")
+        if not (sep and value.endswith((".yaml", ".yml")) and (config_dir / group).is_dir()):
+            out.append(arg)
+            continue
+        source = Path(value).expanduser()
+        if not source.is_file():
+            raise FileNotFoundError(f"{group}={value}: no such config file")
+        name = source.stem if not (config_dir / group / f"{source.stem}.yaml").exists() else f"{source.stem}_file"
+        extra = extra or Path(tempfile.mkdtemp(prefix="camtrap-configs-"))
+        (extra / group).mkdir(parents=True, exist_ok=True)
+        (extra / group / f"{name}.yaml").write_bytes(source.read_bytes())
+        out.append(f"{key}={name}")
+    if extra is not None:
+        out.insert(0, f"hydra.searchpath=[file://{extra}]")  # before any flag: argparse reads overrides first
+    return out
 
 
 @contextmanager

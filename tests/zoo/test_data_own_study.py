@@ -17,6 +17,7 @@ from zoo.data import load_records, read_records
 from zoo.data.__main__ import main as data_cli
 from zoo.data.config import default_data_config, load_data_config
 from zoo.paths import CONFIG_DIR, PROJECT_DIR, sample_dir
+from zoo.runs import config_files_as_options
 
 DOC = PROJECT_DIR / "docs" / "own-study.md"
 SPECIES = ["Renard", "chevreuil", "Blaireau"]
@@ -98,13 +99,11 @@ def test_every_command_of_the_own_study_page_runs(tmp_path, monkeypatch):
         args = shlex.split(line)
         if args[2] == "zoo.data":
             assert data_cli(args[3:] + ["--quiet"]) == 0, line
-        elif args[2] == "zoo.train":  # compose the same config (training is the training tests' job)
-            config_dir = args[args.index("--config-dir") + 1]
-            overrides = [a for a in args[3:] if "=" in a]
+        elif args[2] == "zoo.train":  # compose the same config as the command (training is the training tests' job)
+            overrides = config_files_as_options([a for a in args[3:] if "=" in a], CONFIG_DIR)
             with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-                cfg = compose(config_name="train", overrides=[f"hydra.searchpath=[file://{Path(config_dir).resolve()}]",
-                                                             *overrides])
-            assert len(load_records(cfg.data, progress=False)) == len(photos), line
+                cfg = compose(config_name="train", overrides=overrides)
+            assert cfg.data.name == "photos" and len(load_records(cfg.data, progress=False)) == len(photos), line
         else:
             pytest.fail(f"docs/own-study.md runs a command this test does not know: {line}")
     assert Path("my_configs/data/my_study.yaml").is_file() and Path("my_configs/data/my_labels.yaml").is_file()
@@ -155,3 +154,20 @@ def _noisy_jpeg(path: Path, seed: int) -> Path:
     pixels = np.random.default_rng(seed).integers(0, 256, (96, 128, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(path, "JPEG", quality=90)
     return path
+
+
+def test_a_config_file_path_works_on_the_command_line(tmp_path):
+    """`zoo.train data=FILE.yaml` resolves the file as a data config (Hydra's --cfg job prints it, no training)."""
+    import subprocess
+    import sys
+
+    make_photos(tmp_path / "photos")
+    out = tmp_path / "cfgs" / "lynx.yaml"  # the bundled option's name: the copy is offered as lynx_file
+    assert data_cli(["init", str(tmp_path / "photos"), "--out", str(out), "--quiet"]) == 0
+    done = subprocess.run([sys.executable, "-m", "zoo.train", f"data={out}", "--cfg", "job"], cwd=PROJECT_DIR,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "name: photos" in done.stdout and str(tmp_path / "photos") in done.stdout
+    missing = subprocess.run([sys.executable, "-m", "zoo.train", f"data={tmp_path / 'nope.yaml'}"], cwd=PROJECT_DIR,
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and "no such config file" in missing.stderr

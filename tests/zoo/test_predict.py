@@ -229,3 +229,16 @@ def test_sequence_output_is_what_occupancy_scores_mode_reads(run_dir, photos, tm
     evidence = data.score_log_lr
     assert np.isfinite(evidence[:, 0, 0]).all() and np.isfinite(evidence[:, 1, 1]).all()  # A in May, B in June
     assert np.isnan(evidence[:, 2]).all()
+
+
+def test_a_table_s_times_are_read_by_the_one_parser(tmp_path, caplog):
+    """EXIF-style and day/month times in a prediction table read as zoo.data reads them (not year 1, not swapped)."""
+    from zoo.predict import _table_records
+
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"path": ["a.jpg", "b.jpg", "c.jpg"],
+                  "timestamp": ["2017:05:25 10:00:00", "2017:05:25 10:00:20", "not a time"]}).to_csv(table, index=False)
+    with caplog.at_level("WARNING"):
+        times = _table_records(table)["timestamp"]
+    assert times.tolist()[:2] == [pd.Timestamp("2017-05-25 10:00:00"), pd.Timestamp("2017-05-25 10:00:20")]
+    assert pd.isna(times.iloc[2]) and "1 timestamp(s)" in caplog.text
