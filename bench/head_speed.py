@@ -25,7 +25,7 @@ from heads_ablation import MODEL_CFG, train_head  # noqa: E402  (same head as th
 
 from zoo.data import load_data_config, load_records  # noqa: E402
 from zoo.features import compute_features  # noqa: E402
-from zoo.runs import package_versions, write_json, write_text  # noqa: E402
+from core.runs import package_versions, write_json, write_text  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -35,8 +35,8 @@ from heads.rollup import rollup, rollup_summary
 from zoo.data import load_data_config, load_records, split_stratified
 from zoo.features import compute_features
 from zoo.metrics import classification_report
-from zoo.paths import sample_dir
-from zoo.runs import package_versions, write_json, write_text
+from core.paths import sample_dir
+from core.runs import package_versions, write_json, write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "features"

@@ -24,7 +24,7 @@ from sklearn.model_selection import GroupKFold
 
 from heads.prior import GeoTimePrior
 from zoo.data import load_data_config, load_records
-from zoo.runs import package_versions, write_json, write_text
+from core.runs import package_versions, write_json, write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
 log = logging.getLogger("bench.heads_prior")

@@ -28,8 +28,8 @@ from PIL import Image
 
 from zoo.images import find_images, forward_batches, load_image, usable_cores
 from zoo.models import build_model
-from zoo.paths import CONFIG_DIR, PROJECT_DIR, sample_dir
-from zoo.runs import package_versions, write_json, write_text
+from core.paths import CONFIG_DIR, PROJECT_DIR, sample_dir
+from core.runs import package_versions, write_json, write_text
 
 SIZES = [(2048, 1536), (2592, 1944)]
 

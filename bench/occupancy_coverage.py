@@ -29,7 +29,7 @@ from occupancy.model import ModelSpec  # noqa: E402
 from occupancy.histories import OccasionSpec, assign_occasions, normalise_species_map  # noqa: E402
 from occupancy.sequences import sequence_table  # noqa: E402
 from occupancy.simulate import field_pattern, simulate, simulate_bursty  # noqa: E402
-from zoo.runs import write_json, write_text  # noqa: E402
+from core.runs import write_json, write_text  # noqa: E402
 
 SPECIES = ("lynx", "deer", "chamois")
 INTERACTIONS = (("lynx", "deer"), ("lynx", "chamois"))

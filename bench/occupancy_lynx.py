@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from occupancy.compare import side_by_side  # noqa: E402
 from occupancy.plots import plot_occupancy  # noqa: E402
-from zoo.runs import write_json, write_table, write_text  # noqa: E402
+from core.runs import write_json, write_table, write_text  # noqa: E402
 
 
 def stand_in_scores(path: Path, fraction: float = 0.1, seed: int = 1) -> Path:

@@ -96,7 +96,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args)
-    from zoo.runs import write_json, write_text
+    from core.runs import write_json, write_text
 
     results = {"load_average_at_start": os.getloadavg(), "cpus": os.cpu_count(), "lynx": [], "scaling": []}
     out = Path(args.out)

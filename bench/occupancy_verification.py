@@ -38,8 +38,8 @@ from occupancy.fit import specs  # noqa: E402
 from occupancy.inference import fit  # noqa: E402
 from occupancy.plan import review_list  # noqa: E402
 from occupancy.study import detection_data, load_study_records  # noqa: E402
-from zoo.paths import CONFIG_DIR  # noqa: E402
-from zoo.runs import write_json, write_table, write_text  # noqa: E402
+from core.paths import CONFIG_DIR  # noqa: E402
+from core.runs import write_json, write_table, write_text  # noqa: E402
 
 QUANTITIES = ["psi[lynx]", "psi[deer]", "psi[chamois]", "psi[lynx | deer, chamois]", "psi[lynx | deer, -chamois]",
               "psi[lynx | -deer, chamois]", "psi[lynx | -deer, -chamois]"]

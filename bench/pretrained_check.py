@@ -32,8 +32,8 @@ from zoo.features import embed
 from zoo.images import load_image, to_model_input
 from zoo.models import DataConfig, create_model, resolve_data_config
 from zoo.models.sources import load_into, pypi_weights_file, remap_by_order
-from zoo.paths import PROJECT_DIR, sample_dir
-from zoo.runs import package_versions, write_json, write_text
+from core.paths import PROJECT_DIR, sample_dir
+from core.runs import package_versions, write_json, write_text
 
 IMAGENET = {"lynx": {287}, "sangliers": {341, 342}, "renard": {277}, "chat": {281, 282, 283, 284, 285},
             "chien": set(range(151, 269)), "blaireaux": {362}, "lievre": {330, 331}}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from zoo.data import load_data_config, load_study
 from zoo.data.sequences import gap_profile
-from zoo.runs import write_text
+from core.runs import write_text
 
 records = load_study(load_data_config("lynx_records"), progress=False).records
 table = gap_profile(records)

@@ -97,7 +97,7 @@ def plot_reliability(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: 
     """PNG with one accuracy-vs-confidence curve per entry of `curves` ({name: (probs, y)}), ECE in the legend."""
     from matplotlib.figure import Figure  # object API: a notebook's backend is left alone
 
-    from zoo.runs import atomic_path
+    from core.runs import atomic_path
 
     fig = Figure(figsize=(4.5, 4.5), dpi=120)
     ax = fig.subplots()

@@ -95,12 +95,8 @@ def lineage_distance(a: Sequence[str], b: Sequence[str]) -> int:
     return UNRELATED
 
 
-def load_taxonomy(path: str | os.PathLike | None = None) -> Taxonomy:
-    """Read a taxonomy CSV; with no path, the bundled lynx study's taxonomy."""
-    if path is None:
-        from zoo.paths import sample_dir
-
-        path = sample_dir("lynx") / "taxonomy.csv"
+def load_taxonomy(path: str | os.PathLike) -> Taxonomy:
+    """Read a taxonomy CSV (a study's `data.taxonomy`; no default: one study's tree is not another's)."""
     return Taxonomy.from_csv(path)
 
 

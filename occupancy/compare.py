@@ -11,7 +11,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from occupancy.plots import plot_occupancy
-from zoo.runs import write_text
+from core.runs import write_text
 
 
 def run_label(run_dir: Path) -> str:

@@ -15,8 +15,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 import zoo  # noqa: F401  (registers the ${sample:...} resolver)
-from zoo.paths import CONFIG_DIR
-from zoo.runs import (Interval, Rule, add_file_logging, atomic_path, hydra_command, prepare_run_dir,
+from core.paths import CONFIG_DIR
+from core.runs import (Interval, Rule, add_file_logging, atomic_path, hydra_command, prepare_run_dir,
                       seed_everything, validate, write_json, write_table)
 
 from occupancy.derived import conditional_set

@@ -29,8 +29,8 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 import zoo  # noqa: F401  (registers the ${sample:...} resolver)
-from zoo.paths import CONFIG_DIR
-from zoo.runs import write_table
+from core.paths import CONFIG_DIR
+from core.runs import write_table
 
 from occupancy.histories import assign_occasions, normalise_species_map
 from occupancy.likelihoods import false_label_exposure, unit_loglik

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from zoo.runs import atomic_path
+from core.runs import atomic_path
 
 
 def _panel(ax, summaries: Mapping[str, pd.DataFrame], pattern: str, title: str) -> None:

@@ -1,11 +1,11 @@
-"""zoo.runs: atomic writes with the umask's mode, declarative value checks, one-line user errors."""
+"""core.runs: atomic writes with the umask's mode, declarative value checks, one-line user errors."""
 import os
 import sys
 
 import pandas as pd
 import pytest
 
-from zoo.runs import Interval, Options, command, validate, write_json, write_table, write_text
+from core.runs import Interval, Options, command, validate, write_json, write_table, write_text
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from zoo.paths import PROJECT_DIR
+from core.paths import PROJECT_DIR
 
 pytestmark = pytest.mark.slow
-SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "configs", "zoo", "heads", "occupancy")
+SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "configs", "core", "zoo", "heads", "occupancy")
 
 
 def sh(*cmd, cwd, env=None, timeout=300):
@@ -56,7 +56,7 @@ def installed(tmp_path_factory):
 def test_the_wheel_is_the_package_with_its_configs_and_sample(installed):
     wheel, *_ = installed
     names = zipfile.ZipFile(wheel).namelist()
-    assert {"zoo/configs/train.yaml", "zoo/configs/data/lynx.yaml", "zoo/configs/occupancy/fit.yaml",
+    assert {"core/configs/train.yaml", "core/configs/data/lynx.yaml", "core/configs/occupancy/fit.yaml", "core/runs.py",
             "zoo/sample/lynx/taxonomy.csv", "zoo/sample/lynx/records.csv.gz"} <= set(names)
     assert sum(n.startswith("zoo/sample/lynx/images/") for n in names) == 470
     assert not [n for n in names if n.startswith(("tests/", "bench/", "runs/", "configs/")) or "__pycache__" in n]
@@ -66,7 +66,7 @@ def test_the_wheel_is_the_package_with_its_configs_and_sample(installed):
 def test_commands_run_outside_the_clone(installed):
     _, venv, work, env = installed
     python = venv / "bin" / "python"
-    where = sh(python, "-c", "import zoo, zoo.paths as p; print(zoo.__file__); print(p.CONFIG_DIR); print(p.sample_dir())",
+    where = sh(python, "-c", "import zoo, core.paths as p; print(zoo.__file__); print(p.CONFIG_DIR); print(p.sample_dir())",
                cwd=work, env=env).split()
     assert all(str(venv) in w for w in where), where  # the installed package, not the clone
     sample = Path(where[2])

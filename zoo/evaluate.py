@@ -15,7 +15,7 @@ from heads.calibration import apply_temperature
 from heads.pooling import pool
 from zoo.data.sequences import most_common_label
 from zoo.metrics import classification_report
-from zoo.runs import atomic_path
+from core.runs import atomic_path
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

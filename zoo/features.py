@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from zoo.images import VIEWS, forward_batches
 from zoo.models import DataConfig, build_model, validate_model_cfg
-from zoo.runs import atomic_path, write_json
+from core.runs import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 

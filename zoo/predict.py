@@ -29,8 +29,8 @@ from tqdm.auto import tqdm
 from zoo.data.times import parse_times
 from zoo.images import find_images, forward_batches
 from zoo.models import create_model, resolve_data_config
-from zoo.paths import CONFIG_DIR
-from zoo.runs import (Device, Interval, Options, Rule, add_file_logging, file_sha256, hydra_command,
+from core.paths import CONFIG_DIR
+from core.runs import (Device, Interval, Options, Rule, add_file_logging, file_sha256, hydra_command,
                       package_versions, validate, write_json, write_table)
 
 log = logging.getLogger("zoo.predict")

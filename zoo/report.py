@@ -16,8 +16,8 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from occupancy.plots import plot_occupancy
-from zoo.paths import CONFIG_DIR
-from zoo.runs import prepare_run_dir, write_table, write_text
+from core.paths import CONFIG_DIR
+from core.runs import prepare_run_dir, write_table, write_text
 
 log = logging.getLogger("zoo.report")
 

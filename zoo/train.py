@@ -31,8 +31,8 @@ from zoo.datasets import RecordsImageDataset, readable_records
 from zoo.evaluate import evaluate_split, plot_confusion, plot_history, prediction_frame, sequence_table, softmax
 from zoo.images import make_loader, to_model_input
 from zoo.models import build_model, checkpoint_model_cfg
-from zoo.paths import CONFIG_DIR
-from zoo.runs import (Device, Interval, Options, add_file_logging, hydra_command, prepare_run_dir,
+from core.paths import CONFIG_DIR
+from core.runs import (Device, Interval, Options, add_file_logging, hydra_command, prepare_run_dir,
                       seed_everything, show, validate, write_json, write_table)
 
 log = logging.getLogger("zoo.train")

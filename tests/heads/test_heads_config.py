@@ -4,7 +4,7 @@ from omegaconf.errors import ConfigKeyError
 
 import heads
 from heads.config import head_config
-from zoo.paths import CONFIG_DIR
+from core.paths import CONFIG_DIR
 
 
 def test_shipped_config_matches_the_defaults():

@@ -2,10 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.paths import sample_dir
 from heads.rollup import crm_cost_matrix, rollup, rollup_severity, rollup_summary
 from heads.taxonomy import load_taxonomy
 
-TAX = load_taxonomy()
+TAX = load_taxonomy(sample_dir("lynx") / "taxonomy.csv")
 SIX = ["chat", "lynx", "chien", "renard", "chevreuil", "humain"]
 
 

@@ -4,12 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.paths import sample_dir
 from heads.taxonomy import Taxonomy, load_taxonomy, mistake_severity, severity_summary
 
 
 @pytest.fixture(scope="module")
 def lynx_taxonomy():
-    return load_taxonomy()
+    return load_taxonomy(sample_dir("lynx") / "taxonomy.csv")
 
 
 @pytest.mark.parametrize("a, b, expected", [

@@ -7,7 +7,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 import occupancy.fit as fit_module
 from occupancy.fit import check_config
-from zoo.paths import CONFIG_DIR
+from core.paths import CONFIG_DIR
 
 
 def config(*overrides):

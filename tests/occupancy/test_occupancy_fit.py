@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from occupancy.fit import check_config, run
 from occupancy.simulate import simulate
 from occupancy.study import detection_data, load_study_records
-from zoo.paths import CONFIG_DIR
+from core.paths import CONFIG_DIR
 
 CONFIGS = str(CONFIG_DIR / "occupancy")
 

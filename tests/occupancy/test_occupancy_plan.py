@@ -10,7 +10,7 @@ from occupancy.inference import SamplerSpec, fit
 from occupancy.model import ModelSpec
 from occupancy.plan import run as run_plan
 from occupancy.simulate import FieldPattern, simulate_bursty
-from zoo.paths import CONFIG_DIR
+from core.paths import CONFIG_DIR
 
 SPECIES = ("lynx", "deer")
 INTERACTIONS = (("lynx", "deer"),)

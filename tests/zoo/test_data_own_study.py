@@ -16,8 +16,8 @@ from camtrap_files import make_jpeg, truncate
 from zoo.data import load_records, read_records
 from zoo.data.__main__ import main as data_cli
 from zoo.data.config import default_data_config, load_data_config
-from zoo.paths import CONFIG_DIR, PROJECT_DIR, sample_dir
-from zoo.runs import config_files_as_options
+from core.paths import CONFIG_DIR, PROJECT_DIR, sample_dir
+from core.runs import config_files_as_options
 
 DOC = PROJECT_DIR / "docs" / "own-study.md"
 SPECIES = ["Renard", "chevreuil", "Blaireau"]

@@ -8,7 +8,7 @@ import zoo.models.sources as sources
 from zoo.images import load_image, to_model_input
 from zoo.models import (MODEL_CFG_KEYS, DataConfig, PretrainedWeightsError, build_model, create_model,
                         resolve_data_config, validate_model_cfg)
-from zoo.paths import CONFIG_DIR, sample_dir
+from core.paths import CONFIG_DIR, sample_dir
 
 AIN = sample_dir("lynx") / "images" / "ain"
 LYNX, IMPALA, HOG, WILD_BOAR = 287, 352, 341, 342

