@@ -109,9 +109,12 @@ def test_every_command_of_the_own_study_page_runs(tmp_path, monkeypatch):
     assert Path("my_configs/data/my_study.yaml").is_file() and Path("my_configs/data/my_labels.yaml").is_file()
 
 
-def test_a_messy_folder_keeps_every_good_photo_and_lists_every_bad_one(tmp_path):
-    """40 files: 5% cut, an empty file, a PNG, a text file named .jpg, no EXIF, non-ASCII names, a duplicate."""
-    root = tmp_path / "terrain"
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory):
+    """41 files: 5% cut, an empty file, a PNG, a text file named .jpg, no EXIF, non-ASCII names, a duplicate.
+
+    Returns (folder, the good photos' media ids, the bad ones')."""
+    root = tmp_path_factory.mktemp("messy") / "terrain"
     good = [p.relative_to(root).as_posix() for p in make_photos(root, n=30)]
     for name in ("siteA/cam1/chevreuil été.JPG", "siteB/cam2/renard_ñandú_01.jpg", "siteB/cam2/狐狸.jpg"):
         make_jpeg(root / name, subject=["Renard"], when="2017:06:01 12:00:00", color=(len(name) * 7 % 256, 1, 2))
@@ -129,23 +132,76 @@ def test_a_messy_folder_keeps_every_good_photo_and_lists_every_bad_one(tmp_path)
     (root / "siteA" / "cam1" / "vide.jpg").write_bytes(b"")
     (root / "siteA" / "cam1" / "notes.jpg").write_text("relevé du 3 juin: piles changées")
     assert len(list(root.rglob("*.*"))) == 41
+    return root, sorted(good), sorted(bad)
 
+
+def test_a_messy_folder_keeps_every_good_photo_and_lists_every_bad_one(messy, tmp_path):
+    root, good, bad = messy
     out = tmp_path / "out"
     assert data_cli(["summarize", str(root), "--json", str(out / "s.json"), "--records", str(out / "r.parquet"),
                      "--problems", str(out / "p.csv"), "--quiet"]) == 0
     records = read_records(out / "r.parquet").set_index("media_id")
     problems = pd.read_csv(out / "p.csv")
     summary = json.loads((out / "s.json").read_text())
-    assert sorted(records.index[records["readable"]]) == sorted(good)  # every good photo, copy skipped
-    assert sorted(records.index[~records["readable"]]) == sorted(bad)
+    assert sorted(records.index[records["readable"]]) == good  # every good photo, copy skipped
+    assert sorted(records.index[~records["readable"]]) == bad
     listed = problems.groupby("problem")["file"].apply(sorted).to_dict()
-    assert sorted(f for p, files in listed.items() if p.startswith("unreadable image") for f in files) == sorted(bad)
-    assert problems.loc[problems["problem"].str.startswith("duplicate of"), "file"].tolist() == ["siteA/cam1/IMG_0000.JPG"]
+    assert sorted(f for p, files in listed.items() if p.startswith("unreadable image") for f in files) == bad
+    assert problems.loc[problems["problem"].str.startswith("duplicate of"), "file"].tolist() == [DUPLICATE]
     assert summary["problems"]["unreadable image"] == 4 and summary["problems"]["duplicate of"] == 1
     assert summary["problems"]["no EXIF capture time"] == 3  # the JPEG without EXIF and the two PNGs
     from zoo.datasets import readable_records  # what zoo.train keeps
 
-    assert sorted(readable_records(records.reset_index())["media_id"]) == sorted(good)
+    assert sorted(readable_records(records.reset_index())["media_id"]) == good
+
+
+DUPLICATE = "siteA/cam1/IMG_0000.JPG"  # the original of 'IMG_0000 copie.JPG', skipped by zoo.data
+
+
+def test_a_messy_folder_is_trained_on_and_predicted_with_every_good_photo(messy, tmp_path):
+    """`zoo.data init`, `zoo.train data=FILE.yaml` and `zoo.predict` on the messy folder, as a user runs them."""
+    root, good, bad = messy
+    config = tmp_path / "terrain.yaml"
+    assert data_cli(["init", str(root), "--out", str(config), "--quiet"]) == 0
+    run_dir = tmp_path / "run"
+    hydra_cli("zoo.train", f"data={config}", f"run_dir={run_dir}", *QUICK_TRAIN, "train.num_workers=0", "threads=2")
+    trained = read_records(run_dir / "records.parquet")
+    assert sorted(trained["media_id"]) == good  # every good photo, none of the bad ones, not the skipped copy
+    labelled = trained[trained["label"] != ""]
+    assert set(labelled["split"]) == {"train", "valid"} and (trained.loc[trained["label"] == "", "split"] == "").all()
+    assert sorted(labelled["media_id"]) == sorted(set(good) - {"siteA/cam1/scan.png", "siteA/cam1/png_named.jpg"})
+    predictions = sorted(pd.read_csv(run_dir / "predictions_images.csv")["media_id"])
+    assert predictions == sorted(labelled["media_id"])  # every labelled photo evaluated
+
+    output = tmp_path / "preds" / "terrain.csv"
+    hydra_cli("zoo.predict", f"run_dir={run_dir}", f"input={root}", f"output={output}", "num_workers=0", "threads=2",
+              "progress=false")
+    preds = pd.read_csv(output)
+    failed = pd.read_csv(output.with_name("terrain_failed.csv"))
+    # every readable file is labelled (the skipped duplicate too: prediction labels files, it does not dedupe)
+    assert sorted(preds["media_id"]) == sorted(good + [DUPLICATE])
+    assert preds["pred"].notna().all() and sorted(failed["media_id"]) == bad
+    assert json.loads((run_dir / "classes.json").read_text()) == ["blaireau", "chevreuil", "renard"]
+
+
+# a first training run in well under a minute (docs/own-study.md): what a new user tries before a real one
+QUICK_TRAIN = ("train.epochs=1", "train.frozen_epochs=1", "train.max_batches_per_epoch=2", "model.img_size=64")
+
+
+def hydra_cli(module: str, *args: str) -> None:
+    """`python -m MODULE ARGS...` in this process (config file paths, checks and one-line errors included)."""
+    import importlib
+    import sys
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    saved = sys.argv
+    sys.argv = [module, *args]
+    try:
+        importlib.import_module(module).main()
+    finally:
+        sys.argv = saved
+        GlobalHydra.instance().clear()
 
 
 def _noisy_jpeg(path: Path, seed: int) -> Path:
