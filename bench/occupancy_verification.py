@@ -40,6 +40,7 @@ from occupancy.plan import review_list  # noqa: E402
 from occupancy.study import detection_data, load_study_records  # noqa: E402
 from core.paths import CONFIG_DIR  # noqa: E402
 from core.runs import write_json, write_table, write_text  # noqa: E402
+from zoo.report.figures import plot_verification_curve  # noqa: E402
 
 QUANTITIES = ["psi[lynx]", "psi[deer]", "psi[chamois]", "psi[lynx | deer, chamois]", "psi[lynx | deer, -chamois]",
               "psi[lynx | -deer, chamois]", "psi[lynx | -deer, -chamois]"]
@@ -180,42 +181,8 @@ def report(rows, args) -> str:
 
 
 def figure(rows, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    table = pd.DataFrame(rows)
-    fitted = table[table["photo_share"] > 0]
-    n_classified = int(round((fitted["photos"] / fitted["photo_share"]).median()))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
-    naive = table[table["policy"] == "naive"].iloc[0]
-    styles = {"planned": ("tab:green", "o"), "random_photos": ("tab:blue", "s"), "random_sequences": ("tab:orange", "^")}
-    for ax, col, title in ((axes[0], "mean_abs_dev", "mean |deviation| (7 occupancy quantities)"),
-                           (axes[1], "max_abs_dev", "max |deviation| (7 occupancy quantities)")):
-        for policy, (colour, marker) in styles.items():
-            sub = table[table["policy"] == policy]
-            if sub.empty:
-                continue
-            # x = the photos actually verified: the planner stops when nothing is left worth checking
-            agg = sub.groupby("budget").agg(share=("photo_share", "mean"), mean=(col, "mean"), lo=(col, "min"),
-                                            hi=(col, "max")).drop_duplicates(["share", "mean"]).reset_index()
-            ax.plot(agg["share"] * 100, agg["mean"], marker=marker, color=colour, label=policy.replace("_", " "))
-            if len(sub) > len(agg):
-                ax.fill_between(agg["share"] * 100, agg["lo"], agg["hi"], color=colour, alpha=0.15)
-        ax.axhline(naive[col], color="tab:red", ls="--", label="naive (CNN as truth)")
-        ax.axhline(0, color="black", lw=1, label="ground truth")
-        ax.set_xscale("log")
-        ax.set_xlabel(f"photos verified by a person (% of the {n_classified:,} classified)")
-        ax.set_ylabel("|estimate - ground truth| (occupancy probability)")
-        ax.set_title(title, fontsize=10)
-    axes[0].legend(fontsize=8)
-    planned = table.loc[table["policy"] == "planned", "photo_share"]
-    stop = f"; the planner stopped at {planned.max():.1%}, nothing left worth checking" if len(planned) else ""
-    fig.suptitle(f"Lynx study, Ain photos: how much verification is enough (band: range over 5 seeds{stop})", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plot_verification_curve(rows, path, len(QUANTITIES),
+                            title="Lynx study, Ain photos: how much verification is enough")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,3 @@
+from zoo.report.cli import main
+
+main()
