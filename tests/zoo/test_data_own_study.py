@@ -1,4 +1,4 @@
-"""A new user's folder: the generic config, `zoo.data init`, docs/own-study.md's commands, a messy folder of 40."""
+"""A new user's folder: the generic config, `zoo.data init`, docs/own-study.md's commands, a messy folder of 41."""
 from __future__ import annotations
 
 import json
@@ -9,27 +9,28 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from camtrap_files import make_jpeg, truncate
 from zoo.data import load_records, read_records
 from zoo.data.__main__ import main as data_cli
 from zoo.data.config import default_data_config, load_data_config
-from core.paths import CONFIG_DIR, PROJECT_DIR, sample_dir
-from core.runs import config_files_as_options
+from core.paths import PROJECT_DIR, sample_dir
 
 DOC = PROJECT_DIR / "docs" / "own-study.md"
 SPECIES = ["Renard", "chevreuil", "Blaireau"]
 
 
 def make_photos(root: Path, n: int = 12, exif: bool = True) -> list[Path]:
-    """n photos in root/<site>/<camera>/: bursts of 3 shots 10 s apart, one label and one camera each."""
+    """n photos in root/<site>/<camera>/: bursts of 3 shots 10 s apart, one label and one camera each.
+
+    Bursts 0 and 1 are in May, 2 and 3 in June, 4 and 5 in May, ...: two sites seen in two months."""
     paths = []
     for i in range(n):
         burst = i // 3
         site, camera = ("siteA", "cam1") if burst % 2 == 0 else ("siteB", "cam2")
-        when = f"2017:05:{1 + burst:02d} 10:00:{(i % 3) * 10:02d}" if exif else None
+        month = 5 + burst // 2 % 2
+        when = f"2017:{month:02d}:{1 + burst:02d} 10:00:{(i % 3) * 10:02d}" if exif else None
         paths.append(make_jpeg(root / site / camera / f"IMG_{i:04d}.JPG", when=when,
                                subject=[SPECIES[burst % 3]], color=(i * 9 % 256, 40, 200 - i)))
     return paths
@@ -81,32 +82,69 @@ def test_init_on_a_label_table_maps_its_columns(tmp_path):
     assert records["timestamp"].tolist() == [pd.Timestamp("2017-05-25 10:00"), pd.Timestamp("2017-05-26 11:00")]
 
 
-def doc_commands() -> list[str]:
-    blocks = re.findall(r"```\n(.*?)```", DOC.read_text(), flags=re.S)
-    return [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()
-            if line.startswith("python -m ")]
+def doc_steps() -> list[tuple[str, str]]:
+    """The page's blocks in order: ('command', line) for each `python -m` line of a plain block, and
+    ('file', text) for a YAML block whose first line names the file (`# my_configs/...yaml`)."""
+    steps = []
+    for kind, block in re.findall(r"```(yaml)?\n(.*?)```", DOC.read_text(), flags=re.S):
+        if kind:
+            steps.append(("file", block))
+        else:
+            steps += [("command", line.split("  #")[0].strip()) for line in block.splitlines()
+                      if line.startswith("python -m ")]
+    return steps
+
+
+# what the test adds to the page's commands: resources only (a 2-core machine shared with others), no result changes
+RESOURCES = {"zoo.train": ["train.num_workers=0", "threads=2"], "zoo.predict": ["num_workers=0", "threads=2",
+                                                                             "progress=false"]}
 
 
 def test_every_command_of_the_own_study_page_runs(tmp_path, monkeypatch):
+    """From photos to a trained model, its labels and an occupancy fit: every command and file of the page."""
     monkeypatch.chdir(tmp_path)
-    photos = make_photos(Path("photos"))
+    photos = make_photos(Path("photos"), n=24)  # 8 bursts: enough for a validation split of 0.2
     make_photos(Path("photos_noexif"), n=9, exif=False)
     pd.DataFrame({"file": [p.as_posix() for p in photos],
                   "label": [label_of(i) for i in range(len(photos))]}).to_csv("labels.csv", index=False)
-    commands = doc_commands()
-    assert len(commands) >= 7
-    for line in commands:
-        args = shlex.split(line)
+    steps = doc_steps()
+    ran = [line.split()[2] for kind, line in steps if kind == "command"]
+    assert len(ran) >= 10 and {"zoo.train", "zoo.predict", "occupancy.fit"} <= set(ran)
+    for kind, text in steps:
+        if kind == "file":
+            name = Path(text.splitlines()[0].lstrip("# ").strip())
+            assert name.suffix == ".yaml", f"a YAML block of docs/own-study.md names no file: {text[:60]}"
+            name.parent.mkdir(parents=True, exist_ok=True)
+            name.write_text(text)
+            continue
+        args = shlex.split(text)
         if args[2] == "zoo.data":
-            assert data_cli(args[3:] + ["--quiet"]) == 0, line
-        elif args[2] == "zoo.train":  # compose the same config as the command (training is the training tests' job)
-            overrides = config_files_as_options([a for a in args[3:] if "=" in a], CONFIG_DIR)
-            with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-                cfg = compose(config_name="train", overrides=overrides)
-            assert cfg.data.name == "photos" and len(load_records(cfg.data, progress=False)) == len(photos), line
+            assert data_cli(args[3:] + ["--quiet"]) == 0, text
+        elif args[2] in ("zoo.train", "zoo.predict", "occupancy.fit"):
+            hydra_cli(args[2], *args[3:], *RESOURCES.get(args[2], []))
         else:
-            pytest.fail(f"docs/own-study.md runs a command this test does not know: {line}")
+            pytest.fail(f"docs/own-study.md runs a command this test does not know: {text}")
     assert Path("my_configs/data/my_study.yaml").is_file() and Path("my_configs/data/my_labels.yaml").is_file()
+    # the model trained on every photo, and labelled them all
+    model = Path("runs/my_first_model")
+    assert (model / "checkpoints" / "best.pt").is_file()
+    trained = read_records(model / "records.parquet")
+    assert len(trained) == len(photos) and set(trained["split"]) == {"train", "valid"}
+    assert json.loads((model / "classes.json").read_text()) == ["blaireau", "chevreuil", "renard"]
+    preds = pd.read_csv("preds/photos.csv")
+    assert len(preds) == len(photos) and preds["site"].tolist() == trained["site"].tolist()
+    assert pd.read_csv("preds/photos_sequences.csv")["n_frames"].tolist() == [3] * 8
+    assert pd.read_csv("preds/photos_failed.csv").empty
+    # the occupancy fit of those photos: 3 species x 2 sites x 2 months
+    fit = Path("runs/my_occupancy")
+    histories = pd.read_csv(fit / "histories.csv")
+    fox = histories[histories["species"] == "fox"]  # renard: bursts 0 (siteA, May), 3 (siteB, June), 6 (siteA, June)
+    assert list(zip(fox["site"], fox["occasion"], fox["y"])) == [("siteA", 5, 1), ("siteA", 6, 1), ("siteB", 5, 0),
+                                                                 ("siteB", 6, 1)]
+    assert len(histories) == 3 * 2 * 2
+    assert {"psi[fox]", "psi[roe_deer]", "psi[badger]", "p[fox]", "psi[fox | roe_deer]", "psi[fox | -roe_deer]"} \
+        <= set(pd.read_csv(fit / "summary.csv")["parameter"])
+    assert json.loads((fit / "diagnostics.json").read_text())["chains"] == 2
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +265,15 @@ def test_a_config_file_path_works_on_the_command_line(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "zoo.train", f"data={tmp_path / 'nope.yaml'}"], cwd=PROJECT_DIR,
                              capture_output=True, text=True, timeout=300)
     assert missing.returncode == 2 and "no such config file" in missing.stderr
+
+
+def test_the_generic_study_has_every_key_of_the_lynx_study():
+    """configs/occupancy/study/generic.yaml (the base of a user's study file) cannot fall behind lynx.yaml."""
+    from omegaconf import OmegaConf
+
+    from core.paths import CONFIG_DIR
+    from occupancy.fit import STUDY_KEYS
+
+    generic, lynx = (OmegaConf.load(CONFIG_DIR / "occupancy" / "study" / f"{n}.yaml") for n in ("generic", "lynx"))
+    assert set(generic) == set(lynx) == STUDY_KEYS
+    assert set(generic.records) == set(lynx.records) and set(generic.occasions) == set(lynx.occasions)
