@@ -7,6 +7,8 @@ Entry points for `zoo.train` / `zoo.predict` (each module holds one idea):
 - `heads.calibration.fit_temperature(logits, y)`               -> float T; `apply_temperature`, `ece`, `nll`
 - `heads.rollup.rollup(probs, classes, taxonomy, kind, ...)`   -> DataFrame prediction / level / score
 - `heads.taxonomy.load_taxonomy(path)`, `mistake_severity(y_true, y_pred, taxonomy)`
+- `HeadPipeline.from_config(head_cfg, classes, taxonomy).fit(valid_logits, valid_records, prior_records)`
+  -> the run's one fitted post-processing object (prior, temperature, pooling, roll-up; heads.pipeline)
 """
 from __future__ import annotations
 
@@ -17,7 +19,16 @@ from typing import Any
 from heads.config import HeadConfig, head_config
 from heads.taxonomy import Taxonomy, load_taxonomy, mistake_severity
 
-__all__ = ["build_loss", "build_prior", "head_config", "HeadConfig", "Taxonomy", "load_taxonomy", "mistake_severity"]
+__all__ = ["build_loss", "build_prior", "head_config", "HeadConfig", "HeadPipeline", "HeadOutput", "Taxonomy",
+           "load_taxonomy", "mistake_severity"]
+
+
+def __getattr__(name: str):  # heads.HeadPipeline without importing torch for `import heads`
+    if name in ("HeadPipeline", "HeadOutput"):
+        from heads import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'heads' has no attribute {name!r}")
 
 
 def build_loss(head_cfg: Any, classes: Sequence[str], taxonomy: Taxonomy | str | os.PathLike | None = None,

@@ -23,7 +23,7 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, max_iter: int = 100) -> f
     """Temperature T > 0 minimising the NLL of softmax(logits / T) on (logits, y), by LBFGS on log T."""
     logits, y = _check(logits, y)
     z = torch.as_tensor(logits, dtype=torch.float64)
-    target = torch.as_tensor(y, dtype=torch.long)
+    target = torch.tensor(np.array(y), dtype=torch.long)
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
 

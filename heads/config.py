@@ -17,9 +17,13 @@ class SmoothingConfig:
 @dataclass
 class PriorConfig:
     enabled: bool = False
-    combine: str = "product"  # product | bayes (prior / its own class frequencies: likelihood ratio) | fusion
-    weight: float = 1.0  # exponent on the prior in product/bayes
-    fusion_lr: float = 0.001  # own learning rate of PriorFusion (the head keeps its own)
+    # records the prior learns from: null = the run's own training records, or a data config (name such as
+    # lynx_records, or a YAML path) read by zoo.data; records within holdout_days of a valid/test photo at
+    # the same site are left out (a burst of the photos being scored would otherwise leak into the prior)
+    records: Optional[str] = None
+    holdout_days: float = 7.0
+    combine: str = "product"  # product | bayes (prior / its own class frequencies: likelihood ratio)
+    weight: float = 1.0  # exponent on the prior
     hidden: int = 64
     epochs: int = 20
     drop_prob: float = 0.25  # chance of hiding location / time per record in training
@@ -39,7 +43,7 @@ class PoolingConfig:
 class CalibrationConfig:
     enabled: bool = True
     level: str = "sequence"  # sequence | image: which validation logits the temperature is fitted on
-    n_bins: int = 15
+    n_bins: int = 15  # equal-width confidence bins of the ECE in metrics.json and the reliability plot
 
 
 @dataclass
@@ -61,7 +65,7 @@ class HeadConfig:
 
 CHOICES = {
     ("smoothing", "kind"): ("none", "uniform", "taxonomic"),
-    ("prior", "combine"): ("product", "bayes", "fusion"),
+    ("prior", "combine"): ("product", "bayes"),
     ("pooling", "kind"): ("mean_probs", "mean_logits", "max_conf", "first", "attention"),
     ("calibration", "level"): ("sequence", "image"),
     ("rollup", "kind"): ("none", "speciesnet", "crm"),
@@ -79,4 +83,13 @@ def head_config(cfg: Any = None) -> DictConfig:
         raise ValueError(f"head.smoothing.eps = {merged.smoothing.eps}; expected 0 <= eps < 1")
     if not 0.0 < merged.smoothing.decay <= 1.0:
         raise ValueError(f"head.smoothing.decay = {merged.smoothing.decay}; expected 0 < decay <= 1")
+    checks = {("prior", "holdout_days"): (lambda v: v >= 0, ">= 0"), ("prior", "weight"): (lambda v: v >= 0, ">= 0"),
+              ("prior", "epochs"): (lambda v: v >= 1, ">= 1"), ("prior", "hidden"): (lambda v: v >= 1, ">= 1"),
+              ("prior", "drop_prob"): (lambda v: 0 <= v < 1, "in [0, 1)"),
+              ("calibration", "n_bins"): (lambda v: v >= 1, ">= 1"),
+              ("rollup", "threshold"): (lambda v: 0 <= v <= 1, "in [0, 1]"), ("rollup", "top_k"): (lambda v: v >= 1, ">= 1"),
+              ("rollup", "coarse_cost"): (lambda v: v >= 0, ">= 0")}
+    for (group, key), (ok, allowed) in checks.items():
+        if not ok(merged[group][key]):
+            raise ValueError(f"head.{group}.{key} = {merged[group][key]}; expected {allowed}")
     return merged

@@ -205,6 +205,37 @@ class PriorFusion(nn.Module):
         return [{"params": list(head_params), "lr": lr}, {"params": list(self.parameters()), "lr": fusion_lr}]
 
 
+def withhold_near(records: pd.DataFrame, photos: pd.DataFrame, days: float) -> pd.DataFrame:
+    """`records` minus those within `days` of one of `photos` at the same site (area and site when both have an
+    area): the photos being scored, and their bursts, are often among a study's records."""
+    if days <= 0 or len(photos) == 0 or len(records) == 0:
+        return records
+    keys = [k for k in ("area", "site") if k in records and k in photos]
+    if "site" not in keys:
+        return records
+    drop = np.zeros(len(records), dtype=bool)
+    rec_keys = records[keys].astype(str).agg("/".join, axis=1).to_numpy()
+    rec_times = pd.to_datetime(records["timestamp"], errors="coerce").to_numpy()
+    photo_keys = photos[keys].astype(str).agg("/".join, axis=1)
+    photo_times = pd.to_datetime(photos["timestamp"], errors="coerce")
+    for key, times in photo_times.groupby(photo_keys.to_numpy()):
+        times = np.sort(times.dropna().to_numpy())
+        at_site = np.flatnonzero(rec_keys == key)
+        if not len(times) or not len(at_site):
+            continue
+        t = rec_times[at_site]
+        pos = np.searchsorted(times, t)
+        gap = np.full(len(t), np.inf)
+        for p in (pos - 1, pos):
+            ok = (p >= 0) & (p < len(times)) & ~np.isnat(t)
+            gap[ok] = np.minimum(gap[ok], np.abs((t[ok] - times[p[ok]]) / np.timedelta64(1, "D")))
+        drop[at_site[gap <= days]] = True
+    if drop.any():
+        log.info("prior: %d of %d record(s) within %g days of a scored photo at its site left out", int(drop.sum()),
+                 len(drop), days)
+    return records[~drop]
+
+
 def _nearest_km(lat: np.ndarray, lon: np.ndarray, sites: np.ndarray) -> np.ndarray:
     """Great-circle distance (km) from each point to the nearest of `sites` (rows lat, lon)."""
     la, lo = np.radians(lat)[:, None], np.radians(lon)[:, None]
