@@ -35,8 +35,9 @@ STUDY_KEYS = {
 }
 LABEL_KEYS = {
     "ground_truth": {"mode"},
-    "naive": {"mode"},
-    "confusion": {"mode", "verified_fraction", "verified_unit", "verified_seed", "verified_path"},
+    "naive": {"mode", "emulate_from", "emulate_seed"},
+    "confusion": {"mode", "verified_fraction", "verified_unit", "verified_seed", "verified_path", "emulate_from",
+                  "emulate_seed"},
     "scores": {"mode", "score_prior"},
 }
 TOP_KEYS = {"study", "labels", "sampler", "prior", "run_dir", "seed", "scores_path", "plots"}
@@ -69,6 +70,9 @@ def check_config(cfg: DictConfig) -> None:
             raise ValueError(f"labels.verified_unit must be one of {list(VERIFIED_UNITS)}, got {cfg.labels.verified_unit!r}")
         if cfg.labels.verified_path and not Path(cfg.labels.verified_path).is_file():
             raise ValueError(f"labels.verified_path {cfg.labels.verified_path} does not exist")
+    if cfg.labels.get("emulate_from") and not Path(cfg.labels.emulate_from).exists():
+        raise ValueError(f"labels.emulate_from {cfg.labels.emulate_from} does not exist (a zoo.train run directory or a "
+                         "confusion CSV with true, predicted, count)")
     if mode == "scores" and not cfg.scores_path:
         raise ValueError("labels=scores needs scores_path=<per-sequence probabilities from zoo.predict (CSV/Parquet)>")
     validate(cfg, {"seed": Interval(0, 2**32 - 1, integer=True)})

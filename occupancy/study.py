@@ -179,6 +179,13 @@ def detection_data(records: pd.DataFrame, study: Mapping, labels: Mapping, score
     table, classified, verified = labelled_records(records, study, labels, seed)
     if mode in ("naive", "confusion"):
         _require_columns(table, [study["classifier_column"]])
+        if labels.get("emulate_from"):  # another classifier's mistakes, emulated from its confusion matrix
+            from occupancy.emulate import emulate_labels, read_confusion
+
+            _require_columns(table, ["sequence_id"])
+            table.loc[classified, study["classifier_column"]] = emulate_labels(
+                table.loc[classified, "_truth"], table.loc[classified, "sequence_id"],
+                read_confusion(labels["emulate_from"]), int(labels.get("emulate_seed", 0)))
     activity = study.get("activity", "none")
     if study.get("deployments_path"):
         activity = read_table(study["deployments_path"])

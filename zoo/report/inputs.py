@@ -39,6 +39,12 @@ class Fit:
     def labels(self) -> str:
         return str(OmegaConf.select(self.config, "labels.mode", default="?"))
 
+    @property
+    def emulated_from(self) -> str | None:
+        """The classifier run (or confusion table) whose mistakes this fit's labels emulate (occupancy.emulate)."""
+        source = OmegaConf.select(self.config, "labels.emulate_from", default=None)
+        return str(source) if source else None
+
 
 def find_runs(root: Path) -> tuple[list[Path], list[Path]]:
     """Training runs (metrics.json + checkpoints) and occupancy fits (summary.csv) below `root`."""

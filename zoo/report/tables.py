@@ -2,6 +2,8 @@
 classifier runs, per-class tables, estimates and sampler diagnostics. Plain data frames in and out."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
@@ -75,6 +77,25 @@ def verdict_sentence(row: dict, tolerance: float) -> str:
             f"interval for {row['truth_inside_95%']}): {judgement} (tolerance {tolerance:.2f}).")
 
 
+def ecological_consequence(verdict_table: pd.DataFrame, fits: list[Fit], runs: list[Run]) -> pd.DataFrame:
+    """Per emulated classifier and label mode: the verdict over its seeds (mean of the mean |deviation|, the
+    largest |deviation| of any seed)."""
+    by_name = {f.name: f for f in fits}
+    run_names = {Path(r.path).resolve(): r.name for r in runs}
+    rows = []
+    for row in verdict_table.to_dict("records"):
+        fit = by_name[row["fit"]]
+        if fit.emulated_from:
+            rows.append({**row, "classifier": run_names.get(Path(fit.emulated_from).resolve(), fit.emulated_from)})
+    if not rows:
+        return pd.DataFrame()
+    table = pd.DataFrame(rows)
+    return (table.groupby(["classifier", "labels"], sort=False)
+            .agg(seeds=("fit", "size"), mean_abs_deviation=("mean_abs_deviation", "mean"),
+                 max_abs_deviation=("max_abs_deviation", "max"), good_enough=("good_enough", "all"))
+            .reset_index())
+
+
 def _head_options(cfg) -> str:
     head = OmegaConf.select(cfg, "head", default=None)
     if head is None:
@@ -90,8 +111,15 @@ def _head_options(cfg) -> str:
     return ", ".join(parts)
 
 
-def leaderboard(runs: list[Run], n_params: dict[str, float] | None = None) -> pd.DataFrame:
-    """One row per run, split and level: the recipe and every metric metrics.json holds."""
+def leaderboard(runs: list[Run], n_params: dict[str, float] | None = None,
+                ecological: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per run, split and level: the recipe, the ecological consequence of its mistakes (largest
+    |deviation| from the ground truth of the emulated fits, naive and uncertainty-aware) and every metric
+    metrics.json holds."""
+    eco = {}
+    if ecological is not None and len(ecological):
+        for row in ecological.to_dict("records"):
+            eco[(row["classifier"], row["labels"])] = row["max_abs_deviation"]
     rows = []
     for run in runs:
         minutes = float(run.history["seconds"].sum()) / 60 if run.history is not None and "seconds" in run.history else np.nan
@@ -105,6 +133,8 @@ def leaderboard(runs: list[Run], n_params: dict[str, float] | None = None) -> pd
                     "img_size": OmegaConf.select(run.config, "model.img_size", default=None),
                     "head": _head_options(run.config),
                     "params_M": (n_params or {}).get(run.name, np.nan), "train_min": minutes,
+                    "eco_max_dev_naive": eco.get((run.name, "naive"), np.nan),
+                    "eco_max_dev_aware": eco.get((run.name, "confusion"), np.nan),
                     "split_kind": OmegaConf.select(run.config, "data.split.kind", default="?"),
                     "eval_split": split, "level": level, "n": block["n"], **{k: block.get(k, np.nan) for k in METRICS},
                     "mistake_severity": block.get("mistake_severity", {}).get("mean_mistake_severity", np.nan),
