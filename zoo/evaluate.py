@@ -11,9 +11,8 @@ from matplotlib.figure import Figure
 from scipy import special
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from heads.calibration import apply_temperature
-from heads.pooling import pool
-from zoo.data.sequences import most_common_label
+from heads.pipeline import HeadPipeline, sequence_targets
+from heads.rollup import rollup_summary
 from zoo.metrics import classification_report
 from core.runs import atomic_path
 
@@ -23,38 +22,49 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return special.softmax(np.asarray(logits, dtype=np.float64), axis=1)
 
 
-def sequence_table(records: pd.DataFrame, logits: np.ndarray, classes: Sequence[str], pooling: str = "mean_probs",
-                   temperature: float = 1.0) -> tuple[pd.DataFrame, np.ndarray]:
-    """One row per sequence (sequence_id, site, camera, timestamp, n_frames, label) and its pooled probs.
-
-    The sequence's true label is `zoo.data.sequences.most_common_label` of its frames.
-    """
-    scaled = np.asarray(logits, dtype=np.float64) / temperature  # pool() takes logits
-    ids, probs = pool(scaled, records["sequence_id"].to_numpy(), pooling, frame=records["frame"].to_numpy())
+def sequence_meta(records: pd.DataFrame, sequence_ids: Sequence | None = None, empty_class: str | None = None) -> pd.DataFrame:
+    """One row per sequence (sequence_id, area, site, camera, timestamp, n_frames, label), sorted by id or in
+    the order of `sequence_ids`. The true label is `heads.pipeline.sequence_targets` (zoo.data's rule)."""
     grouped = records.groupby("sequence_id", sort=True)
+    ids, labels = sequence_targets(records["label"].to_numpy(), records["sequence_id"].to_numpy(), empty_class)
     meta = pd.DataFrame({
         "area": grouped["area"].first() if "area" in records else "",
         "site": grouped["site"].first(), "camera": grouped["camera"].first(),
         "timestamp": grouped["timestamp"].min(), "n_frames": grouped.size(),
-        "label": grouped["label"].agg(most_common_label).fillna(""),
-    }).reindex(ids)
+    })
+    meta["label"] = pd.Series(labels, index=ids)
+    meta = meta.reindex(ids if sequence_ids is None else sequence_ids)
     meta.index.name = "sequence_id"
-    return meta.reset_index(), probs
+    return meta.reset_index()
 
 
-def evaluate_split(records: pd.DataFrame, logits: np.ndarray, classes: Sequence[str], *, pooling: str = "mean_probs",
-                   temperature: float = 1.0, taxonomy=None) -> dict[str, Any]:
-    """Image and sequence metrics of one split (only records whose label is a known class)."""
+def sequence_table(records: pd.DataFrame, logits: np.ndarray, classes: Sequence[str], pooling: str = "mean_probs",
+                   temperature: float = 1.0) -> tuple[pd.DataFrame, np.ndarray]:
+    """`sequence_meta` and pooled probabilities of softmax(logits / T) (a head without prior or roll-up)."""
+    head = HeadPipeline.from_temperature(classes, temperature, pooling)
+    out = head.transform(logits, records)
+    return sequence_meta(records, out.sequence_ids), out.sequence_probs
+
+
+def evaluate_split(records: pd.DataFrame, logits: np.ndarray, classes: Sequence[str], *, head: HeadPipeline | None = None,
+                   pooling: str = "mean_probs", temperature: float = 1.0, calibrate: bool = True, taxonomy=None,
+                   n_bins: int = 15) -> dict[str, Any]:
+    """Image and sequence metrics of one split (only records whose label is a known class) through a fitted
+    `head` (else temperature and pooling alone); `calibrate=False`: the head with T = 1."""
+    head = head if head is not None else HeadPipeline.from_temperature(classes, temperature, pooling)
     index = {c: i for i, c in enumerate(classes)}
     known = records["label"].isin(index).to_numpy()
     records, logits = records[known], logits[known]
     y = records["label"].map(index).to_numpy()
-    probs = apply_temperature(logits, temperature)
-    seq_meta, seq_probs = sequence_table(records, logits, classes, pooling, temperature)
+    out = head.transform(logits, records, calibrate=calibrate)
+    seq_meta = sequence_meta(records, out.sequence_ids, head.empty_class)
     seq_y = seq_meta["label"].map(index).to_numpy()
+    sequence = classification_report(out.sequence_probs, seq_y, classes, taxonomy, n_bins) | {"pooling": head.pooling}
+    if out.rollup is not None and len(seq_y):
+        sequence["rollup"] = rollup_summary(seq_meta["label"].to_numpy(), out.rollup, classes, head.taxonomy)
     return {
-        "image": classification_report(probs, y, classes, taxonomy),
-        "sequence": classification_report(seq_probs, seq_y, classes, taxonomy) | {"pooling": pooling},
+        "image": classification_report(out.image_probs, y, classes, taxonomy, n_bins),
+        "sequence": sequence,
         "n_unknown_label": int((~known).sum()),
     }
 

@@ -7,13 +7,16 @@ Outputs (CSV or Parquet, by the suffix of `output`):
 - FILE's stem + `_failed.csv` beside them: images that could not be read (also logged), never fatal; one list
   per output, so several predictions can share a folder;
 - FILE's stem + `_provenance.json` (checkpoint hash, preprocessing, counts, package versions) and `_predict.log`.
-Probabilities are softmax(logits / T) with the checkpoint's calibrated temperature T.
+Probabilities are the run's fitted head (heads.HeadPipeline in checkpoints/best.pt: location/time prior, temperature,
+pooling, roll-up, as configs/head/ set them at training); `_provenance.json` (`head`) and the log say which ran.
+With a roll-up, the sequence table also has rollup_prediction, rollup_level (label, genus, ... none), rollup_score.
 
 Work is written as it goes into FILE.parts/ (logits of each finished chunk of images); a restarted run reads
 them, computes only the rest, and writes the same final files atomically, then removes the parts.
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -58,6 +61,21 @@ def load_run(run_dir: str | os.PathLike, checkpoint: str = "best", device: str |
     temperature = float(state.get("temperature", 1.0) or 1.0)
     model = model.to(device).to(memory_format=torch.channels_last).eval()
     return model, resolve_data_config(model, cfg).for_inference(), classes, temperature, path
+
+
+def load_head(checkpoint: str | os.PathLike, classes: list[str], run_dir: str | os.PathLike | None = None):
+    """The run's fitted heads.HeadPipeline from its checkpoint; a checkpoint written before there was one gives
+    its temperature and the run's pooling kind (no prior, no roll-up)."""
+    from heads.pipeline import HeadPipeline
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    head = state.get("head")
+    if head is not None:
+        if list(head.classes) != list(classes):
+            raise ValueError(f"{checkpoint}: its head was fitted on classes {list(head.classes)}, the model has {classes}")
+        return head
+    pooling = run_pooling(Path(run_dir)) if run_dir is not None else "mean_probs"
+    return HeadPipeline.from_temperature(classes, float(state.get("temperature", 1.0) or 1.0), pooling)
 
 
 def run_pooling(run_dir: Path) -> str:
@@ -232,25 +250,27 @@ def failed_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}_failed.csv")
 
 
-def finish(records: pd.DataFrame, parts: pd.DataFrame, classes: list[str], temperature: float, pooling: str,
-           output: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    from heads.calibration import apply_temperature
-    from zoo.evaluate import prediction_frame, sequence_table
+def finish(records: pd.DataFrame, parts: pd.DataFrame, classes: list[str], head, output: Path
+           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Apply the run's fitted head to the labelled images' logits; write the images, sequences and failures."""
+    from zoo.evaluate import prediction_frame, sequence_meta
 
     parts = parts.drop_duplicates("media_id", keep="last").set_index("media_id").reindex(records["media_id"])
     ok = (parts["error"] == "").to_numpy()
     failed = records.loc[~ok, ["media_id", "path"]].assign(error=parts["error"].to_numpy()[~ok])
     labelled = records[ok].reset_index(drop=True)
     logits = np.stack(parts["logits"].to_numpy()[ok]).astype(np.float64) if ok.any() else np.zeros((0, len(classes)))
-    scaled = logits / temperature  # the run's calibration; pooling softmaxes these
-    images = prediction_frame(labelled, apply_temperature(logits, temperature), classes,
-                              keep=("media_id", "path", "area", "site", "camera", "timestamp", "sequence_id", "frame"))
+    keep = ("media_id", "path", "area", "site", "camera", "timestamp", "sequence_id", "frame")
     if len(labelled):
-        meta, seq_probs = sequence_table(labelled, scaled, classes, pooling=pooling)
-        sequences = meta.drop(columns=["label"]).assign(
-            pred=np.asarray(classes, dtype=object)[seq_probs.argmax(1)], confidence=seq_probs.max(1))
-        sequences = pd.concat([sequences, pd.DataFrame(seq_probs, columns=[f"p_{c}" for c in classes])], axis=1)
+        out = head.transform(logits, labelled)
+        images = prediction_frame(labelled, out.image_probs, classes, keep=keep)
+        meta = sequence_meta(labelled, out.sequence_ids, head.empty_class).drop(columns=["label"])
+        sequences = prediction_frame(meta, out.sequence_probs, classes,
+                                     keep=("sequence_id", "area", "site", "camera", "timestamp", "n_frames"))
+        if out.rollup is not None:
+            sequences = pd.concat([sequences, out.rollup.add_prefix("rollup_").reset_index(drop=True)], axis=1)
     else:
+        images = prediction_frame(labelled, np.zeros((0, len(classes))), classes, keep=keep)
         sequences = pd.DataFrame(columns=["sequence_id", "site", "camera", "timestamp", "n_frames", "pred",
                                           "confidence", *[f"p_{c}" for c in classes]])
     write_table(failed_path(output), failed)
@@ -274,56 +294,84 @@ PREDICT_RULES = {
     "backend": Options(("torch", "onnx")),
     "pooling": Rule(lambda k: k is None or k in _pooling_kinds(), "null or a heads.pooling kind"),
     "sequence_gap_s": Interval(0, open_low=True),
+    "threads": Interval(1, integer=True, none=True),
     "flush_every": Interval(1, integer=True),
     "max_batches": Interval(1, integer=True, none=True),
 }
 
 
-def predict(run_dir: str | os.PathLike, input: str | os.PathLike, output: str | os.PathLike, checkpoint: str = "best",
-            batch_size: int = 32, num_workers: int | None = None, device: str = "auto", pooling: str | None = None,
-            sequence_gap_s: float = 60.0, path_pattern: str | None = None, flush_every: int = 512,
-            max_batches: int | None = None, progress: bool = True, backend: str = "torch",
-            forward_in_workers: bool | None = None):
-    """Label `input` with the run's model; returns (images, sequences, failed) or None if stopped early.
+def predict_options(options: Any = None, **values) -> DictConfig:
+    """The options of one prediction, validated: configs/predict.yaml's keys and defaults (the one place they are
+    written), then `options` (a mapping or the command's config), then `values`. An unknown key fails by name."""
+    defaults = OmegaConf.load(CONFIG_DIR / "predict.yaml")
+    defaults = OmegaConf.masked_copy(defaults, [k for k in defaults if k not in ("defaults", "hydra")])
+    given = {**(OmegaConf.to_container(options) if isinstance(options, DictConfig) else dict(options or {})), **values}
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown prediction option(s) {', '.join(unknown)}: expected some of {', '.join(defaults)}")
+    given = {k: str(v) if isinstance(v, os.PathLike) else v for k, v in given.items()}
+    opts = OmegaConf.merge(defaults, given)
+    missing = [k for k in ("run_dir", "input", "output") if OmegaConf.is_missing(opts, k) or opts[k] is None]
+    if missing:
+        raise ValueError(f"missing prediction option(s) {', '.join(missing)}: give run_dir=RUN input=... output=FILE")
+    validate(opts, PREDICT_RULES)
+    if not Path(opts.input).exists():
+        raise FileNotFoundError(f"input={opts.input} does not exist: give a folder of images or a records table")
+    if opts.backend == "onnx" and opts.device not in ("auto", "cpu"):
+        raise ValueError(f"backend=onnx runs on the CPU, not device={opts.device}; use backend=torch with "
+                         f"device={opts.device}")
+    return opts
 
-    backend: `torch`, or `onnx` (ONNX Runtime on the CPU: about twice PyTorch's speed for EfficientNet-Lite).
-    forward_in_workers: see `zoo.images.forward_batches` (default: yes on the CPU with 2+ loader processes).
+
+def predict(run_dir: str | os.PathLike | None = None, input: str | os.PathLike | None = None,
+            output: str | os.PathLike | None = None, *, options: Any = None, **values):
+    """Label `input` with the run's model and head; returns (images, sequences, failed) or None if stopped early.
+
+    Every option is a key of configs/predict.yaml (`predict(run, folder, "out.csv", batch_size=8)`, or
+    `options=` a mapping / the command's config), checked by `predict_options` before the model loads.
     """
-    validate(locals(), PREDICT_RULES)
-    output = Path(output)
-    if not Path(input).exists():
-        raise FileNotFoundError(f"input={input} does not exist: give a folder of images or a records table")
-    if backend == "onnx" and device not in ("auto", "cpu"):
-        raise ValueError(f"backend=onnx runs on the CPU, not device={device}; use backend=torch with device={device}")
-    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() and backend == "torch" else
+    given = {k: v for k, v in (("run_dir", run_dir), ("input", input), ("output", output)) if v is not None}
+    opts = predict_options(options, **given, **values)
+    if opts.threads:
+        torch.set_num_threads(int(opts.threads))
+    output, run_dir = Path(opts.output), Path(opts.run_dir)
+    device = opts.device
+    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() and opts.backend == "torch" else
                           ("cpu" if device == "auto" else device))
-    model, data, classes, temperature, ckpt = load_run(run_dir, checkpoint, device)
-    pooling = pooling or run_pooling(Path(run_dir))
-    records = input_records(input, path_pattern, sequence_gap_s, progress)
-    log.info("%s: %d classes, T=%.3f, input %d px, pooling %s", ckpt, len(classes), temperature, data.img_size, pooling)
-    fingerprint = {"checkpoint_sha256": file_sha256(ckpt), "data": data.to_dict(), "backend": backend,
+    model, data, classes, _, ckpt = load_run(run_dir, opts.checkpoint, device)
+    head = load_head(ckpt, classes, run_dir)
+    if opts.pooling and opts.pooling != head.pooling:
+        if opts.pooling == "attention" and getattr(head, "attention_", None) is None:
+            raise ValueError("pooling=attention needs a run trained with head.pooling.kind=attention (its pooler is "
+                             "fitted then); give another pooling or null")
+        head = copy.deepcopy(head).set_params(pooling=opts.pooling)
+    records = input_records(opts.input, opts.path_pattern, opts.sequence_gap_s, opts.progress)
+    log.info("%s: %d classes, input %d px; head: %s", ckpt, len(classes), data.img_size, head.summary())
+    fingerprint = {"checkpoint_sha256": file_sha256(ckpt), "data": data.to_dict(), "backend": opts.backend,
                    "media_ids_sha256": _digest(records["media_id"].tolist() + records["path"].astype(str).tolist())}
     store = PartStore(output, fingerprint)
-    if backend == "onnx":
+    if opts.backend == "onnx":
         from zoo.models.onnx import OnnxForward
 
         model = OnnxForward(model, data.img_size)
-    complete = label_images(model, data, records, store, batch_size, num_workers, device, flush_every, max_batches,
-                            progress, forward_in_workers)
+    complete = label_images(model, data, records, store, opts.batch_size, opts.num_workers, device, opts.flush_every,
+                            opts.max_batches, opts.progress, opts.forward_in_workers)
     if not complete:
-        log.warning("stopped after max_batches=%s; run again to continue from %s", max_batches, store.folder)
+        log.warning("stopped after max_batches=%s; run again to continue from %s", opts.max_batches, store.folder)
         return None
-    images, sequences, failed = finish(records, store.read(), classes, temperature, pooling, output)
+    images, sequences, failed = finish(records, store.read(), classes, head, output)
+    components = {**head.components_, "pooling": {**head.components_["pooling"], "kind": head.pooling}}
     write_json(output.with_name(f"{output.stem}_provenance.json"), {
-        "run_dir": str(Path(run_dir).resolve()), "checkpoint": str(ckpt), **fingerprint, "input": str(input),
-        "classes": classes, "temperature": temperature, "pooling": pooling, "sequence_gap_s": sequence_gap_s,
-        "path_pattern": path_pattern, "images": len(images), "sequences": len(sequences), "failed": len(failed),
-        "versions": package_versions()})
+        "run_dir": str(run_dir.resolve()), "checkpoint": str(ckpt), **fingerprint, "input": str(opts.input),
+        "classes": classes, "temperature": head.temperature_, "pooling": head.pooling, "head": components,
+        "sequence_gap_s": opts.sequence_gap_s, "path_pattern": opts.path_pattern, "images": len(images),
+        "sequences": len(sequences), "failed": len(failed), "versions": package_versions()})
     store.remove()
     if len(failed):
         log.warning("%d unreadable images listed in %s: %s", len(failed), failed_path(output),
                     failed["path"].tolist()[:5])
-    log.info("%d images, %d sequences -> %s, %s", len(images), len(sequences), output, sequences_path(output))
+    log.info("%d images, %d sequences -> %s, %s (head: %s)", len(images), len(sequences), output,
+             sequences_path(output), head.summary())
     return images, sequences, failed
 
 
@@ -335,16 +383,10 @@ def _digest(values: list[str]) -> str:
 
 @hydra_command("zoo.predict", config_path=str(CONFIG_DIR), config_name="predict")
 def main(cfg: DictConfig) -> None:
-    validate(cfg, {"threads": Interval(1, integer=True, none=True)})
-    if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
     output = Path(cfg.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     add_file_logging(output.parent, f"{output.stem}_predict.log")
-    predict(cfg.run_dir, cfg.input, cfg.output, checkpoint=cfg.checkpoint, batch_size=cfg.batch_size,
-            num_workers=cfg.num_workers, device=cfg.device, pooling=cfg.pooling, sequence_gap_s=cfg.sequence_gap_s,
-            path_pattern=cfg.path_pattern, flush_every=cfg.flush_every, max_batches=cfg.max_batches,
-            progress=cfg.progress, backend=cfg.backend, forward_in_workers=cfg.forward_in_workers)
+    predict(options=cfg)
 
 
 if __name__ == "__main__":

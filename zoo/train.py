@@ -19,16 +19,19 @@ import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
+from timm.scheduler import CosineLRScheduler
 from timm.utils import ModelEmaV3
 from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm.auto import tqdm
 
 import heads
-from heads.calibration import fit_temperature
+from heads.calibration import plot_reliability
+from heads.pipeline import HeadPipeline
+from heads.prior import withhold_near
 from zoo.augment import AugmentConfig, mix_batch, train_transform
-from zoo.data import load_study
+from zoo.data import load_data_config, load_study
 from zoo.datasets import RecordsImageDataset, readable_records
-from zoo.evaluate import evaluate_split, plot_confusion, plot_history, prediction_frame, sequence_table, softmax
+from zoo.evaluate import evaluate_split, plot_confusion, plot_history, prediction_frame, sequence_meta
 from zoo.images import make_loader, to_model_input
 from zoo.models import build_model, checkpoint_model_cfg
 from core.paths import CONFIG_DIR
@@ -50,7 +53,7 @@ class TrainConfig:
     backbone_lr: float = 5e-4     # backbone, stage 2
     momentum: float = 0.9         # sgd
     weight_decay: float = 0.01
-    warmup_epochs: float = 0.5    # linear warm-up at the start of each stage, then cosine decay
+    warmup_epochs: float = 0.5    # linear warm-up at the start of each stage, then cosine decay (timm's scheduler)
     balance: str = "none"         # none | sampler (class-balanced batches) | loss (class weights)
     # class weights are count ** -balance_power: 1 = inverse frequency (a class of 3 photos weighs 38x one
     # of 114), 0.5 = inverse square root (6x), softer on the common classes
@@ -116,7 +119,13 @@ def check_config(cfg: DictConfig) -> DictConfig:
     recipe = train_config(cfg.train)
     validate(cfg, RUN_RULES)
     validate(cfg.model, MODEL_RULES, "model.")
-    heads.head_config(cfg.head)
+    head = heads.head_config(cfg.head)
+    source = head.prior.records
+    if head.prior.enabled and source is not None and not (CONFIG_DIR / "data" / f"{source}.yaml").is_file() \
+            and not Path(source).is_file():
+        known = sorted(p.stem for p in (CONFIG_DIR / "data").glob("*.yaml"))
+        raise ValueError(f"head.prior.records={source} is not allowed: expected null (the run's training records), "
+                         f"a data config ({', '.join(known)}) or an existing YAML file")
     return recipe
 
 
@@ -175,6 +184,13 @@ def run(cfg: DictConfig) -> Path:
         shutil.copyfile(cfg.data.taxonomy, run_dir / "taxonomy.csv")
     write_json(run_dir / "classes.json", classes)
     log.info("%d classes: %s", len(classes), ", ".join(classes))
+    prior_source = None
+    if head_cfg.prior.enabled and head_cfg.prior.records is not None:  # read now: a bad table fails before training
+        prior_source = load_study(load_data_config(str(head_cfg.prior.records)), progress=False).records
+        log.info("prior: %d records read from %s", len(prior_source), head_cfg.prior.records)
+    if head_cfg.pooling.empty_class is not None and head_cfg.pooling.empty_class not in classes:
+        raise ValueError(f"head.pooling.empty_class={head_cfg.pooling.empty_class} is not allowed: expected one of "
+                         f"the classes ({', '.join(classes)})")
 
     model, data_cfg = build_model(cfg.model, num_classes=len(classes))
     model_cfg = checkpoint_model_cfg(cfg.model, data_cfg)
@@ -190,7 +206,7 @@ def run(cfg: DictConfig) -> Path:
         trainer.load_checkpoint(checkpoint_dir / "last.pt")
     trainer.fit()
     trainer.load_checkpoint(checkpoint_dir / "best.pt", weights_only=True)
-    metrics = finish(trainer, records, run_dir, head_cfg, taxonomy)
+    metrics = finish(trainer, records, run_dir, head_cfg, taxonomy, prior_source)
     log.info("run written to %s", run_dir)
     _log_headline(metrics)
     return run_dir
@@ -216,6 +232,7 @@ class Trainer:
         self.criterion = heads.build_loss(head_cfg, classes, taxonomy, class_weights=weights)
         self.backbone_params, self.head_params = _split_parameters(model)
         self.optimizer = self._optimizer()
+        self.scheduler: CosineLRScheduler | None = None
         self.ema = ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True) if recipe.ema_decay else None
         self.epoch, self.step, self.best_loss, self.bad_epochs, self.stopped = 0, 0, math.inf, 0, False
         self.history: list[dict[str, float]] = []
@@ -279,15 +296,10 @@ class Trainer:
         return total / max(count, 1)
 
     def _set_learning_rates(self, frozen: bool, i: int, steps: int) -> None:
-        recipe = self.recipe
-        stage_start = 0 if frozen else recipe.frozen_epochs
-        stage_epochs = recipe.frozen_epochs if frozen else recipe.epochs - recipe.frozen_epochs
-        progress = (self.epoch - stage_start + i / max(steps, 1)) / max(stage_epochs, 1)
-        warm = recipe.warmup_epochs / max(stage_epochs, 1)
-        factor = progress / warm if progress < warm else 0.5 * (1 + math.cos(math.pi * (progress - warm) / max(1 - warm, 1e-8)))
-        backbone_lr, head_lr = (0.0, recipe.lr) if frozen else (recipe.backbone_lr, recipe.finetune_lr)
-        self.optimizer.param_groups[0]["lr"] = backbone_lr * factor
-        self.optimizer.param_groups[1]["lr"] = head_lr * factor
+        if i == 0 or self.scheduler is None:
+            self.scheduler = stage_scheduler(self.optimizer, self.recipe, frozen)
+        stage_start = 0 if frozen else self.recipe.frozen_epochs
+        self.scheduler.step_update(num_updates=self.epoch - stage_start + i / max(steps, 1))
 
     def _train_loader(self) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
@@ -337,9 +349,11 @@ class Trainer:
         return self.ema.module if self.ema is not None else self.model
 
     # --- checkpoints ----------------------------------------------------------------------------
-    def save_checkpoint(self, path: Path, temperature: float = 1.0) -> None:
-        # "model" holds the inference weights (what zoo.predict loads); "trained" the raw ones under an average
-        state = {
+    def save_checkpoint(self, path: Path, head: HeadPipeline | None = None) -> None:
+        # "model" holds the inference weights (what zoo.predict loads); "trained" the raw ones under an average;
+        # "head" the fitted HeadPipeline (best.pt at the end of training), "temperature" its T for older readers
+        temperature = head.temperature_ if head is not None else 1.0
+        state = {"head": head,
             "model": self.inference_model.state_dict(),
             "trained": self.model.state_dict() if self.ema is not None else None,
             "classes": self.classes, "model_cfg": self.model_cfg,
@@ -391,33 +405,62 @@ def class_weights(targets: np.ndarray, n_classes: int, power: float = 1.0) -> np
     return weights * np.count_nonzero(counts) / weights.sum()
 
 
-def finish(trainer: Trainer, records: pd.DataFrame, run_dir: Path, head_cfg, taxonomy) -> dict[str, Any]:
-    """Predict every split with the best weights, calibrate on validation, write metrics and files."""
-    classes, pooling = trainer.classes, head_cfg.pooling.kind
+def stage_scheduler(optimizer: torch.optim.Optimizer, recipe: Any, frozen: bool) -> CosineLRScheduler:
+    """timm's warm-up + cosine schedule over one stage, in epochs (fractional: one update per batch).
+
+    Stage 1 (frozen): backbone 0, classifier `lr`; stage 2: `backbone_lr` and `finetune_lr`. Each stage warms up
+    linearly from 0 over `warmup_epochs`, then decays along a half cosine to 0 at the stage's end."""
+    stage_epochs = recipe.frozen_epochs if frozen else recipe.epochs - recipe.frozen_epochs
+    stage_epochs = max(stage_epochs, 1)
+    bases = (0.0, recipe.lr) if frozen else (recipe.backbone_lr, recipe.finetune_lr)
+    for group, base in zip(optimizer.param_groups, bases):
+        group["initial_lr"] = base
+    warmup = float(recipe.warmup_epochs)
+    timm_log = logging.getLogger("timm.scheduler.cosine_lr")
+    level = timm_log.level
+    timm_log.setLevel(logging.ERROR)  # its "no effect when t_initial = 1" warning is about restarts: none here
+    try:
+        return CosineLRScheduler(optimizer, t_initial=max(stage_epochs - warmup, 1e-8), warmup_t=warmup,
+                                 warmup_lr_init=0.0, warmup_prefix=True, t_in_epochs=False, initialize=False)
+    finally:
+        timm_log.setLevel(level)
+
+
+def finish(trainer: Trainer, records: pd.DataFrame, run_dir: Path, head_cfg, taxonomy,
+           prior_source: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Predict every split with the best weights, fit the run's HeadPipeline on validation, write metrics and files."""
+    classes = trainer.classes
     labelled = records[records["split"] != ""]
     logits = trainer.predict_logits(labelled, final=True)
     by_split = {s: labelled["split"].to_numpy() == s for s in ("train", "valid", "test")}
-    temperature = _calibrate(head_cfg, labelled[by_split["valid"]], logits[by_split["valid"]], classes, pooling)
-    trainer.save_checkpoint(trainer.checkpoint_dir / "best.pt", temperature)
-    metrics: dict[str, Any] = {"temperature": temperature, "classes": classes,
+    head = HeadPipeline.from_config(head_cfg, classes, taxonomy)
+    head.fit(logits[by_split["valid"]], labelled[by_split["valid"]],
+             prior_records=prior_records(head_cfg, records, prior_source) if head_cfg.prior.enabled else None)
+    trainer.save_checkpoint(trainer.checkpoint_dir / "best.pt", head)
+    log.info("head (saved in %s): %s", trainer.checkpoint_dir / "best.pt", head.summary())
+    write_json(run_dir / "head.json", head.components_)
+    n_bins = head_cfg.calibration.n_bins
+    metrics: dict[str, Any] = {"temperature": head.temperature_, "head": head.components_, "classes": classes,
                                "history": trainer.history, "epochs_run": trainer.epoch}
     for split in ("valid", "test"):
         mask = by_split[split]
         if not mask.any():
             continue
-        raw = evaluate_split(labelled[mask], logits[mask], classes, pooling=pooling, taxonomy=taxonomy)
-        calibrated = evaluate_split(labelled[mask], logits[mask], classes, pooling=pooling,
-                                    temperature=temperature, taxonomy=taxonomy)
+        part = labelled[mask]
+        raw = evaluate_split(part, logits[mask], classes, head=head, calibrate=False, taxonomy=taxonomy, n_bins=n_bins)
+        calibrated = evaluate_split(part, logits[mask], classes, head=head, taxonomy=taxonomy, n_bins=n_bins)
         metrics[split] = calibrated | {"uncalibrated": {lvl: {k: raw[lvl][k] for k in ("accuracy", "nll", "ece")}
                                                          for lvl in ("image", "sequence")}}
         plot_confusion(np.array(calibrated["image"]["confusion_matrix"]), classes, run_dir / f"confusion_{split}.png",
                        f"{split}: accuracy {calibrated['image']['accuracy']:.3f} ({calibrated['image']['n']} images)")
-    probs = softmax(logits / temperature)
-    write_table(run_dir / "predictions_images.csv", prediction_frame(labelled, probs, classes))
-    seq_meta, seq_probs = sequence_table(labelled, logits, classes, pooling, temperature)
+        _plot_reliability(head, part, logits[mask], classes, run_dir / f"reliability_{split}.png", n_bins, split)
+    out = head.transform(logits, labelled)
+    write_table(run_dir / "predictions_images.csv", prediction_frame(labelled, out.image_probs, classes))
+    seq_meta = sequence_meta(labelled, out.sequence_ids, head.empty_class)
     seq_meta["split"] = labelled.groupby("sequence_id")["split"].first().reindex(seq_meta["sequence_id"]).to_numpy()
-    write_table(run_dir / "predictions_sequences.csv", prediction_frame(seq_meta, seq_probs, classes,
-                keep=("sequence_id", "split", "area", "site", "camera", "timestamp", "n_frames", "label")))
+    seq_frame = prediction_frame(seq_meta, out.sequence_probs, classes,
+                                 keep=("sequence_id", "split", "area", "site", "camera", "timestamp", "n_frames", "label"))
+    write_table(run_dir / "predictions_sequences.csv", _with_rollup(seq_frame, out.rollup))
     history = pd.DataFrame(trainer.history)
     write_table(run_dir / "history.csv", history)
     if len(history):
@@ -426,19 +469,45 @@ def finish(trainer: Trainer, records: pd.DataFrame, run_dir: Path, head_cfg, tax
     return metrics
 
 
-def _calibrate(head_cfg, records, logits, classes, pooling) -> float:
-    if not head_cfg.calibration.enabled or len(records) == 0:
-        return 1.0
+def _with_rollup(frame: pd.DataFrame, rolled: pd.DataFrame | None) -> pd.DataFrame:
+    if rolled is None:
+        return frame
+    return pd.concat([frame, rolled.add_prefix("rollup_").reset_index(drop=True)], axis=1)
+
+
+def _plot_reliability(head: HeadPipeline, records: pd.DataFrame, logits: np.ndarray, classes, path: Path,
+                      n_bins: int, split: str) -> None:
+    """Sequences of one split before and after the temperature (the ECE of its legend is metrics.json's)."""
     index = {c: i for i, c in enumerate(classes)}
-    if head_cfg.calibration.level == "image":
-        return float(fit_temperature(logits, np.array(records["label"].map(index), dtype=np.int64)))
-    # sequence level: fit T on per-sequence mean logits, the evidence the pooled output rests on
-    codes, uniques = pd.factorize(records["sequence_id"], sort=True)
-    seq_logits = np.zeros((len(uniques), logits.shape[1]))
-    np.add.at(seq_logits, codes, logits)
-    seq_logits /= np.bincount(codes)[:, None]
-    labels = np.array(records.groupby("sequence_id")["label"].first().reindex(uniques).map(index), dtype=np.int64)
-    return float(fit_temperature(seq_logits, labels))
+    known = records["label"].isin(index).to_numpy()
+    if not known.any():
+        return
+    records, logits = records[known], logits[known]
+    curves = {}
+    for name, calibrate in (("T = 1", False), (f"T = {head.temperature_:.2f}", True)):
+        out = head.transform(logits, records, calibrate=calibrate)
+        y = sequence_meta(records, out.sequence_ids, head.empty_class)["label"].map(index).to_numpy()
+        curves[name] = (out.sequence_probs, y)
+    plot_reliability(curves, path, n_bins=n_bins, title=f"{split} sequences")
+
+
+def prior_records(head_cfg, records: pd.DataFrame, source: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The labelled records the location/time prior learns from: `head.prior.records` (a data config read by
+    zoo.data) or, when null, the run's training records; minus those within `holdout_days` of a valid/test
+    photo at its site. `source`: that table already loaded."""
+    name = head_cfg.prior.records
+    if source is None:
+        if name is None:
+            source = records[records["split"] == "train"]
+        else:
+            source = load_study(load_data_config(str(name)), progress=False).records
+    source = source[source["label"].fillna("").astype(str) != ""]
+    scored = records[records["split"].isin(["valid", "test"])]
+    kept = withhold_near(source, scored, head_cfg.prior.holdout_days)
+    log.info("prior: learns from %d labelled records (%s), %d within %g days of a valid/test photo left out",
+             len(kept), "the run's training records" if name is None else name, len(source) - len(kept),
+             head_cfg.prior.holdout_days)
+    return kept
 
 
 def _classes(records: pd.DataFrame) -> list[str]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,3 +223,109 @@ def test_the_command_prints_one_line_for_a_user_error(tmp_path, monkeypatch, cap
     with pytest.raises(ValueError, match="train.epochs=0"):
         main()
     GlobalHydra.instance().clear()
+
+
+def old_learning_rates(recipe, frozen, epoch, i, steps):
+    """zoo.train's hand-written warm-up + cosine schedule before timm's scheduler replaced it."""
+    import math
+
+    stage_start = 0 if frozen else recipe.frozen_epochs
+    stage_epochs = recipe.frozen_epochs if frozen else recipe.epochs - recipe.frozen_epochs
+    progress = (epoch - stage_start + i / max(steps, 1)) / max(stage_epochs, 1)
+    warm = recipe.warmup_epochs / max(stage_epochs, 1)
+    factor = progress / warm if progress < warm else 0.5 * (1 + math.cos(math.pi * (progress - warm) / max(1 - warm, 1e-8)))
+    backbone_lr, head_lr = (0.0, recipe.lr) if frozen else (recipe.backbone_lr, recipe.finetune_lr)
+    return backbone_lr * factor, head_lr * factor
+
+
+@pytest.mark.parametrize("epochs, frozen_epochs, warmup", [(8, 1, 0.5), (8, 1, 0.0), (5, 2, 1.5), (3, 0, 4.0)])
+def test_timm_schedule_gives_the_old_learning_rates(epochs, frozen_epochs, warmup):
+    from types import SimpleNamespace
+
+    from zoo.train import stage_scheduler
+
+    recipe = SimpleNamespace(epochs=epochs, frozen_epochs=frozen_epochs, warmup_epochs=warmup, lr=3e-3,
+                             finetune_lr=2e-3, backbone_lr=5e-4)
+    params = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
+    optimizer = torch.optim.AdamW([{"params": params[:1], "lr": 0.0}, {"params": params[1:], "lr": 3e-3}])
+    steps = 7
+    for epoch in range(epochs):
+        frozen = epoch < frozen_epochs
+        stage_start = 0 if frozen else frozen_epochs
+        scheduler = stage_scheduler(optimizer, recipe, frozen)
+        for i in range(steps):
+            scheduler.step_update(num_updates=epoch - stage_start + i / steps)
+            got = [g["lr"] for g in optimizer.param_groups]
+            np.testing.assert_allclose(got, old_learning_rates(recipe, frozen, epoch, i, steps), rtol=1e-12, atol=1e-18)
+
+
+@pytest.fixture(scope="module")
+def sites_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sites") / "sites.csv"
+    path.write_text("site,lat,lon\n1.1,46.60,5.90\n2.1,46.30,5.70\n")
+    return path
+
+
+def test_prior_is_fitted_by_train_and_applied_by_predict(photos, sites_csv, tmp_path, caplog):
+    """`zoo.train head.prior.enabled=true` then `zoo.predict` on that run: both apply the prior and say so."""
+    import pandas as pd
+
+    from zoo.predict import predict
+
+    caplog.set_level("INFO")  # what the commands log (Hydra sets INFO)
+    tiny_prior = ("head.prior.enabled=true", "head.prior.epochs=3", "head.prior.hidden=8", "head.prior.holdout_days=0")
+    with_prior = run(tiny_config(photos, tmp_path / "prior", f"data.sites={sites_csv}", *tiny_prior))
+    without = run(tiny_config(photos, tmp_path / "plain", f"data.sites={sites_csv}"))
+    metrics = json.loads((with_prior / "metrics.json").read_text())
+    assert metrics["head"]["prior"]["ran"] and metrics["head"]["prior"]["sites"] == 2
+    assert json.loads((with_prior / "head.json").read_text()) == metrics["head"]
+    assert "head (saved in" in (with_prior / "log.txt").read_text() and "prior product" in (with_prior / "log.txt").read_text()
+    assert not json.loads((without / "metrics.json").read_text())["head"]["prior"]["ran"]
+
+    outputs = {}
+    for name, run_dir in (("prior", with_prior), ("plain", without)):
+        out = tmp_path / name / "pred" / "p.csv"
+        predict(run_dir, photos, out, num_workers=0, progress=False, batch_size=8)
+        outputs[name] = pd.read_csv(out).set_index("media_id")
+        provenance = json.loads(out.with_name("p_provenance.json").read_text())
+        assert provenance["head"]["prior"]["ran"] == (name == "prior")
+        assert (f"head: prior product" in caplog.text) == (name == "prior")
+        caplog.clear()
+    cols = [c for c in outputs["prior"].columns if c.startswith("p_")]
+    # predict's photos (a folder: coordinates from the prior's sites) get what train gave the same photos
+    trained = pd.read_csv(with_prior / "predictions_images.csv")
+    trained["media_id"] = [str(Path(p).relative_to(photos)) for p in trained["path"]]
+    trained = trained.set_index("media_id").loc[outputs["prior"].index]
+    np.testing.assert_allclose(outputs["prior"][cols].to_numpy(), trained[cols].to_numpy(), atol=1e-5)
+    assert not np.allclose(outputs["prior"][cols].to_numpy(), outputs["plain"][cols].to_numpy(), atol=1e-3)
+
+
+def test_attention_pooling_runs_end_to_end(photos, tmp_path):
+    from zoo.predict import predict
+
+    run_dir = run(tiny_config(photos, tmp_path / "att", "head.pooling.kind=attention"))
+    head = json.loads((run_dir / "metrics.json").read_text())["head"]
+    assert head["pooling"] == {"ran": True, "kind": "attention", "empty_class": None, "fitted": True}
+    _, sequences, _ = predict(run_dir, photos, tmp_path / "p.csv", num_workers=0, progress=False)
+    p = sequences[[c for c in sequences.columns if c.startswith("p_")]].to_numpy()
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-6)
+    assert json.loads((tmp_path / "p_provenance.json").read_text())["pooling"] == "attention"
+
+
+def test_a_class_only_in_validation_does_not_crash_calibration(photos, tmp_path, monkeypatch):
+    """The case `_classes` warns about: a label in valid/test but not in train (was a NaN cast to int at the end)."""
+    import zoo.train as train_module
+
+    real = train_module.readable_records
+
+    def one_valid_photo_relabelled(records):
+        records = real(records)
+        first_valid = records.index[records["split"] == "valid"][0]
+        records.loc[first_valid, "label"] = "blaireau"
+        return records
+
+    monkeypatch.setattr(train_module, "readable_records", one_valid_photo_relabelled)
+    run_dir = run(tiny_config(photos, tmp_path / "odd"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["temperature"] > 0 and metrics["valid"]["n_unknown_label"] == 1
+    assert "blaireau" not in json.loads((run_dir / "classes.json").read_text())
