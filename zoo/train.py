@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm.auto import tqdm
 
 import heads
-from heads.calibration import plot_reliability
+from heads.calibration import apply_temperature, nll, plot_reliability
 from heads.pipeline import HeadPipeline
 from heads.prior import withhold_near
 from zoo.augment import AugmentConfig, mix_batch, train_transform
@@ -33,6 +33,7 @@ from zoo.data import load_data_config, load_study
 from zoo.datasets import RecordsImageDataset, readable_records
 from zoo.evaluate import evaluate_split, plot_confusion, plot_history, prediction_frame, sequence_meta
 from zoo.images import make_loader, to_model_input
+from zoo.metrics import accuracy
 from zoo.models import build_model, checkpoint_model_cfg
 from core.paths import CONFIG_DIR
 from core.runs import (Device, Interval, Options, add_file_logging, hydra_command, prepare_run_dir,
@@ -105,6 +106,10 @@ MODEL_RULES = {"img_size": COUNT, "test_img_size": Interval(1, integer=True, non
 # only the final evaluation, which a resume redoes; see docs/training.md)
 RESUME_FREE_KEYS = {"run_dir", "resume", "device", "threads", "train.num_workers", "train.eval_batch_size",
                     "data.workers", "model.test_img_size"}
+# the head after the classifier (prior, calibration, pooling, roll-up) is fitted at the end, which a resume of a
+# finished run redoes: `resume=true head.prior.enabled=true` refits it on the same weights (head.smoothing is the
+# training loss: not free)
+RESUME_FREE_PREFIXES = ("head.prior.", "head.pooling.", "head.calibration.", "head.rollup.")
 
 
 def train_config(cfg: Any) -> DictConfig:
@@ -141,7 +146,8 @@ def check_resume(cfg: DictConfig, run_dir: Path) -> bool:
         raise FileExistsError(f"{run_dir} already holds a run: pass resume=true to continue it, or another run_dir")
     before, now = _flat(OmegaConf.to_container(OmegaConf.load(saved))), _flat(OmegaConf.to_container(cfg, resolve=True))
     changed = [k for k in sorted(before.keys() | now.keys())
-               if k not in RESUME_FREE_KEYS and before.get(k) != now.get(k) and (k in before or now[k] is not None)]
+               if k not in RESUME_FREE_KEYS and not k.startswith(RESUME_FREE_PREFIXES) and before.get(k) != now.get(k)
+               and (k in before or now[k] is not None)]
     if changed:
         diffs = ", ".join(f"{k}={show(before.get(k))} (now {show(now.get(k))})" for k in changed)
         raise ValueError(f"resume: {run_dir} was trained with {diffs}; resume with the same values, or start "
@@ -184,10 +190,7 @@ def run(cfg: DictConfig) -> Path:
         shutil.copyfile(cfg.data.taxonomy, run_dir / "taxonomy.csv")
     write_json(run_dir / "classes.json", classes)
     log.info("%d classes: %s", len(classes), ", ".join(classes))
-    prior_source = None
-    if head_cfg.prior.enabled and head_cfg.prior.records is not None:  # read now: a bad table fails before training
-        prior_source = load_study(load_data_config(str(head_cfg.prior.records)), progress=False).records
-        log.info("prior: %d records read from %s", len(prior_source), head_cfg.prior.records)
+    prior_source = prior_records(head_cfg, records) if head_cfg.prior.enabled else None  # fails before training
     if head_cfg.pooling.empty_class is not None and head_cfg.pooling.empty_class not in classes:
         raise ValueError(f"head.pooling.empty_class={head_cfg.pooling.empty_class} is not allowed: expected one of "
                          f"the classes ({', '.join(classes)})")
@@ -316,9 +319,9 @@ class Trainer:
         if self.valid_records.empty:
             return float("nan"), float("nan")
         logits = self.predict_logits(self.valid_records)
-        y = self.valid_records["label"].map(self.class_index).to_numpy()
-        loss = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(y, dtype=torch.long)).item()
-        return loss, float(np.mean(logits.argmax(1) == y))
+        y = np.array(self.valid_records["label"].map(self.class_index), dtype=np.int64)
+        probs = apply_temperature(logits, 1.0)
+        return nll(probs, y), accuracy(probs, y)  # heads.calibration's NLL, zoo.metrics' accuracy
 
     # --- inference ------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -428,14 +431,14 @@ def stage_scheduler(optimizer: torch.optim.Optimizer, recipe: Any, frozen: bool)
 
 def finish(trainer: Trainer, records: pd.DataFrame, run_dir: Path, head_cfg, taxonomy,
            prior_source: pd.DataFrame | None = None) -> dict[str, Any]:
+    """prior_source: what `prior_records` gave (head.prior.enabled)."""
     """Predict every split with the best weights, fit the run's HeadPipeline on validation, write metrics and files."""
     classes = trainer.classes
     labelled = records[records["split"] != ""]
     logits = trainer.predict_logits(labelled, final=True)
     by_split = {s: labelled["split"].to_numpy() == s for s in ("train", "valid", "test")}
     head = HeadPipeline.from_config(head_cfg, classes, taxonomy)
-    head.fit(logits[by_split["valid"]], labelled[by_split["valid"]],
-             prior_records=prior_records(head_cfg, records, prior_source) if head_cfg.prior.enabled else None)
+    head.fit(logits[by_split["valid"]], labelled[by_split["valid"]], prior_records=prior_source)
     trainer.save_checkpoint(trainer.checkpoint_dir / "best.pt", head)
     log.info("head (saved in %s): %s", trainer.checkpoint_dir / "best.pt", head.summary())
     write_json(run_dir / "head.json", head.components_)
@@ -491,19 +494,23 @@ def _plot_reliability(head: HeadPipeline, records: pd.DataFrame, logits: np.ndar
     plot_reliability(curves, path, n_bins=n_bins, title=f"{split} sequences")
 
 
-def prior_records(head_cfg, records: pd.DataFrame, source: pd.DataFrame | None = None) -> pd.DataFrame:
+def prior_records(head_cfg, records: pd.DataFrame) -> pd.DataFrame:
     """The labelled records the location/time prior learns from: `head.prior.records` (a data config read by
     zoo.data) or, when null, the run's training records; minus those within `holdout_days` of a valid/test
-    photo at its site. `source`: that table already loaded."""
+    photo at its site."""
     name = head_cfg.prior.records
-    if source is None:
-        if name is None:
-            source = records[records["split"] == "train"]
-        else:
-            source = load_study(load_data_config(str(name)), progress=False).records
+    if name is None:
+        source = records[records["split"] == "train"]
+    else:
+        source = load_study(load_data_config(str(name)), progress=False).records
     source = source[source["label"].fillna("").astype(str) != ""]
     scored = records[records["split"].isin(["valid", "test"])]
     kept = withhold_near(source, scored, head_cfg.prior.holdout_days)
+    if len(kept) == 0:
+        raise ValueError(f"head.prior: none of the {len(source)} labelled records of "
+                         f"{'the training split' if name is None else name} is left to learn from: all lie within "
+                         f"head.prior.holdout_days={head_cfg.prior.holdout_days:g} of a valid/test photo at their site "
+                         "(lower it, or give head.prior.records)")
     log.info("prior: learns from %d labelled records (%s), %d within %g days of a valid/test photo left out",
              len(kept), "the run's training records" if name is None else name, len(source) - len(kept),
              head_cfg.prior.holdout_days)

@@ -242,3 +242,18 @@ def test_a_table_s_times_are_read_by_the_one_parser(tmp_path, caplog):
         times = _table_records(table)["timestamp"]
     assert times.tolist()[:2] == [pd.Timestamp("2017-05-25 10:00:00"), pd.Timestamp("2017-05-25 10:00:20")]
     assert pd.isna(times.iloc[2]) and "1 timestamp(s)" in caplog.text
+
+
+def test_options_are_the_command_s_keys_checked_once(run_dir, photos, tmp_path):
+    from zoo.predict import predict_options
+
+    opts = predict_options({"run_dir": run_dir, "input": photos[0].parent, "output": tmp_path / "o.csv"}, batch_size=4)
+    assert (opts.batch_size, opts.checkpoint, opts.sequence_gap_s) == (4, "best", 60)  # the rest: configs/predict.yaml
+    with pytest.raises(ValueError, match="unknown prediction option.*batchsize"):
+        predict(run_dir, photos[0].parent, tmp_path / "o.csv", batchsize=4)
+    with pytest.raises(ValueError, match="missing prediction option.*output"):
+        predict(run_dir, photos[0].parent)
+    images, _, _ = predict(options=opts, num_workers=0, progress=False)
+    provenance = json.loads((tmp_path / "o_provenance.json").read_text())
+    assert len(images) == 5 and provenance["head"]["temperature"]["T"] == TEMPERATURE  # a run saved before heads
+    assert provenance["head"]["prior"] == {"ran": False} and not provenance["head"]["rollup"]["ran"]

@@ -329,3 +329,18 @@ def test_a_class_only_in_validation_does_not_crash_calibration(photos, tmp_path,
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["temperature"] > 0 and metrics["valid"]["n_unknown_label"] == 1
     assert "blaireau" not in json.loads((run_dir / "classes.json").read_text())
+
+
+def test_a_finished_run_refits_its_head_on_resume_not_its_weights(photos, sites_csv, tmp_path):
+    first = run(tiny_config(photos, tmp_path / "r", f"data.sites={sites_csv}"))
+    weights = torch.load(first / "checkpoints" / "last.pt", weights_only=False)["model"]
+    again = run(tiny_config(photos, tmp_path / "r", f"data.sites={sites_csv}", "resume=true",
+                            "head.prior.enabled=true", "head.prior.epochs=2", "head.prior.holdout_days=0",
+                            "head.pooling.kind=max_conf"))
+    best = torch.load(again / "checkpoints" / "best.pt", weights_only=False)
+    assert best["head"].components_["prior"]["ran"] and best["head"].pooling == "max_conf"
+    assert all(torch.equal(weights[k], best["model"][k]) for k in weights)
+    with pytest.raises(ValueError, match="holdout_days=7 of a valid/test photo"):  # every photo is on one day
+        run(tiny_config(photos, tmp_path / "r", f"data.sites={sites_csv}", "resume=true", "head.prior.enabled=true"))
+    with pytest.raises(ValueError, match="head.smoothing.kind=none"):
+        run(tiny_config(photos, tmp_path / "r", f"data.sites={sites_csv}", "resume=true", "head.smoothing.kind=uniform"))
