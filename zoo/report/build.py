@@ -16,6 +16,7 @@ from heads.calibration import plot_reliability
 from occupancy.plots import plot_occupancy
 from zoo.evaluate import plot_confusion
 from zoo.report import tables
+from zoo.report.examples import plot_examples
 from zoo.report.figures import plot_deviation, plot_verification_curve
 from zoo.report.inputs import Run, config_digest, read_fits, read_runs
 from zoo.report.render import Heading, Image, Table, Text, to_html, to_markdown
@@ -150,6 +151,9 @@ def _per_model(run: Run, out: Path) -> list:
     reliability = _reliability(run, split, out)
     if reliability is not None:
         blocks.append(Image(reliability, f"reliability of {run.name} before and after temperature scaling"))
+    examples = plot_examples(run.path, out / f"examples_{slug(run.name)}.png", split)
+    if examples is not None:
+        blocks.append(Image(examples, f"{run.name}: example photos per class, top-3 answer and Grad-CAM"))
     return blocks
 
 
