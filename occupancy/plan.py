@@ -23,14 +23,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 import zoo  # noqa: F401  (registers the ${sample:...} resolver)
 from core.paths import CONFIG_DIR
-from core.runs import write_table
+from core.runs import hydra_command, write_table
 
 from occupancy.histories import assign_occasions, normalise_species_map
 from occupancy.likelihoods import false_label_exposure, unit_loglik
@@ -239,7 +238,7 @@ def run(cfg: DictConfig) -> Path:
     return out
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR / "occupancy"), config_name="plan")
+@hydra_command("occupancy.plan", config_path=str(CONFIG_DIR / "occupancy"), config_name="plan")
 def main(cfg: DictConfig) -> Any:
     return run(cfg)
 
