@@ -81,7 +81,7 @@ def report(rows) -> str:
              "| quantity | real CNN: deviation | emulated: mean deviation (range over seeds) |", "|---|---|---|"]
     for q in QUANTITIES:
         devs = np.array([r["deviation"][q] for r in emulated])
-        lines.append(f"| {q} | {real['deviation'][q]:+.3f} | {devs.mean():+.3f} ({devs.min():+.3f} to {devs.max():+.3f}) |")
+        lines.append(f"| {q.replace('|', chr(92) + '|')} | {real['deviation'][q]:+.3f} | {devs.mean():+.3f} ({devs.min():+.3f} to {devs.max():+.3f}) |")
     mean = np.mean([r["mean_abs_dev"] for r in emulated])
     top = np.mean([r["max_abs_dev"] for r in emulated])
     lines += ["", f"Mean |deviation| over the 7 quantities: real {real['mean_abs_dev']:.3f}, emulated {mean:.3f}; "
