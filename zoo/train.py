@@ -520,6 +520,14 @@ def prior_records(head_cfg, records: pd.DataFrame) -> pd.DataFrame:
 def _classes(records: pd.DataFrame) -> list[str]:
     train = records[(records["split"] == "train") & (records["label"] != "")]
     classes = sorted(train["label"].unique())
+    # checked before the model loads: without them no epoch can be kept as best (the run ended in "no best.pt")
+    if len(classes) < 2:
+        raise ValueError(f"the train split holds {len(classes)} labelled class(es) ({', '.join(classes) or 'none'}): "
+                         "a classifier needs at least two; label more photos or check data.split")
+    valid = records[(records["split"] == "valid") & records["label"].isin(classes)]
+    if valid.empty:
+        raise ValueError("the valid split holds no labelled photo of a training class: add photos or raise "
+                         "data.split.valid (the best epoch is chosen on it)")
     elsewhere = set(records.loc[(records["split"].isin(["valid", "test"])) & (records["label"] != ""), "label"])
     unseen = sorted(elsewhere - set(classes))
     if unseen:

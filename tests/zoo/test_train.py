@@ -344,3 +344,10 @@ def test_a_finished_run_refits_its_head_on_resume_not_its_weights(photos, sites_
         run(tiny_config(photos, tmp_path / "r", f"data.sites={sites_csv}", "resume=true", "head.prior.enabled=true"))
     with pytest.raises(ValueError, match="head.smoothing.kind=none"):
         run(tiny_config(photos, tmp_path / "r", f"data.sites={sites_csv}", "resume=true", "head.smoothing.kind=uniform"))
+
+
+def test_an_empty_valid_split_fails_before_the_model_loads(photos, tmp_path, monkeypatch):
+    """A study too small for a valid split ended after all epochs with 'no such file best.pt'."""
+    monkeypatch.setattr("zoo.train.build_model", lambda *a, **k: pytest.fail("the model was built"))
+    with pytest.raises(ValueError, match="the valid split holds no labelled photo"):
+        run(tiny_config(photos, tmp_path / "r", "data.split.valid=0.01"))
