@@ -93,7 +93,7 @@ def ece(probs: np.ndarray, y: np.ndarray, n_bins: int = 15) -> float:
 
 
 def plot_reliability(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | os.PathLike,
-                     n_bins: int = 10, title: str = "Reliability diagram") -> Path:
+                     n_bins: int = 15, title: str = "Reliability diagram") -> Path:
     """PNG with one accuracy-vs-confidence curve per entry of `curves` ({name: (probs, y)}), ECE in the legend."""
     from matplotlib.figure import Figure  # object API: a notebook's backend is left alone
 
