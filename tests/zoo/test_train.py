@@ -351,3 +351,13 @@ def test_an_empty_valid_split_fails_before_the_model_loads(photos, tmp_path, mon
     monkeypatch.setattr("zoo.train.build_model", lambda *a, **k: pytest.fail("the model was built"))
     with pytest.raises(ValueError, match="the valid split holds no labelled photo"):
         run(tiny_config(photos, tmp_path / "r", "data.split.valid=0.01"))
+
+
+def test_the_default_recipe_yaml_is_the_dataclass_defaults():
+    """The Python API (TrainConfig()) and `python -m zoo.train` start from the same recipe."""
+    from omegaconf import OmegaConf
+
+    from zoo.train import TrainConfig
+
+    shipped = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "train" / "default.yaml"))
+    assert shipped == OmegaConf.to_container(OmegaConf.structured(TrainConfig()))
