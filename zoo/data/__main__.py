@@ -1,10 +1,12 @@
 """`python -m zoo.data summarize PATH [--data NAME|FILE.yaml] [--json FILE] [--records FILE]` and
-`python -m zoo.data init PATH --out my_study.yaml`.
+`python -m zoo.data init PATH --out my_study.yaml` and `python -m zoo.data export PATH --to camtrap-dp --out DIR`.
 
 PATH is an image folder, a records CSV/Parquet or a Camtrap DP folder. The label, clock, sequence
 and split rules come from a data config (configs/data/NAME.yaml or a YAML file); without one, a path
 inside a bundled study gets its rules and any other path a generic config (the summary says which).
 `init` writes a commented config from what it finds in PATH, to edit and pass back with --data.
+`export` writes a Camtrap DP 1.0.2 package of PATH's human labels, or of a zoo.predict output's predictions
+(docs/formats/camtrap-dp.md).
 """
 from __future__ import annotations
 
@@ -27,6 +29,14 @@ def main(argv: list[str] | None = None) -> int:
         from zoo.data.init import write_study_config
 
         print(write_study_config(args.path, args.out, force=args.force, progress=not args.quiet))
+        return 0
+    if args.command == "export":
+        from zoo.data.export import export_camtrap_dp
+
+        result = export_camtrap_dp(args.path, args.out, data=args.data, overrides=args.set, taxonomy=args.taxonomy,
+                                   sites=args.sites, timezone=args.timezone, level=args.level,
+                                   metadata=args.metadata, force=args.force, progress=not args.quiet)
+        print(result.summary())
         return 0
     started = time.perf_counter()
     source = detect_source(args.path)
@@ -101,6 +111,24 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--out", required=True, help="the YAML file to write (e.g. my_study.yaml)")
     init.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     init.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
+    export = sub.add_parser("export", help="write a standard package (Camtrap DP 1.0.2) of labels or predictions")
+    export.add_argument("path", help="what summarize reads, or a zoo.predict output (preds.csv)")
+    export.add_argument("--to", required=True, choices=["camtrap-dp"], help="the format to write")
+    export.add_argument("--out", required=True, help="the folder to write the package into")
+    export.add_argument("--data", help="data config name in configs/data or a YAML file (for records)")
+    export.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a data config key")
+    export.add_argument("--taxonomy", help="taxonomy CSV (label,class,order,family,genus,species,common_xx) for "
+                                           "scientificName (default: the data config's or the run's)")
+    export.add_argument("--sites", help="sites CSV (site,lat,lon) for a zoo.predict output (default: the run's)")
+    export.add_argument("--timezone", help="the cameras' time zone (e.g. Europe/Paris) for the UTC offsets Camtrap DP "
+                                           "wants (default: the data config's, else times are marked UTC)")
+    export.add_argument("--level", choices=["auto", "media", "event", "both"], default="auto",
+                        help="observations per photo, per sequence (events) or both (auto: photos for labels, "
+                             "sequences for predictions)")
+    export.add_argument("--metadata", help="JSON or YAML of datapackage.json keys to set (contributors, project, "
+                                           "licenses, bibliographicCitation ...)")
+    export.add_argument("--force", action="store_true", help="write into a folder that is not empty")
+    export.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     return parser
 
 

@@ -250,7 +250,7 @@ def read_camtrap_dp(folder: str | Path) -> tuple[pd.DataFrame, list[dict[str, st
     observations["tag"] = observations["tag"].where(observations["tag"].notna() & (observations["tag"] != ""),
                                                     observations["observationType"])
     tags = _observation_tags(media, observations)
-    paths = media["filePath"].map(lambda p: str(folder / p) if not re.match(r"^[a-z]+://", str(p)) else p)
+    paths = media["filePath"].map(lambda p: _media_path(folder, p))
     raw = pd.DataFrame({
         "media_id": media["mediaID"], "path": paths, "area": media.get("locationName", ""),
         "site": media["locationID"].fillna(media["deploymentID"]),
@@ -261,6 +261,18 @@ def read_camtrap_dp(folder: str | Path) -> tuple[pd.DataFrame, list[dict[str, st
         "lon": pd.to_numeric(media.get("longitude"), errors="coerce"),
     })
     return raw, problems
+
+
+def _media_path(folder: Path, file_path: str) -> str:
+    """A relative filePath is read from the package's folder, a `file://` URI (what zoo.data export writes for
+    photos outside the package) as the local path, any other URL kept as it is."""
+    text = str(file_path)
+    if text.startswith("file://"):
+        from urllib.parse import urlparse
+        from urllib.request import url2pathname
+
+        return url2pathname(urlparse(text).path)
+    return text if re.match(r"^[a-z][a-z0-9+.-]*://", text) else str(folder / text)
 
 
 def _read_required(folder: Path, name: str, columns: list[str]) -> pd.DataFrame:
