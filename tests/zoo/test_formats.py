@@ -181,3 +181,83 @@ def test_camtrap_dp_round_trip_gives_the_same_records(standards, tmp_path):
                                   again.sort_values("media_id").reset_index(drop=True))
     assert first.set_index("media_id").loc["m3", "label"] == "vulpes vulpes"  # the event labelled its frames
     assert _tables(out)["observations"].set_index("mediaID").loc["m2", "observationType"] == "blank"
+
+
+# --- COCO Camera Traps import ---------------------------------------------------------------------
+
+def _write_coco(tmp_path: Path) -> Path:
+    """A LILA-style file: 6 images at 2 locations, 3 sequences (one given by seq_id across a 2 h gap), an empty
+    frame, a photo with two species, an unannotated one; file_name relative to the JSON's folder."""
+    rng = np.random.default_rng(0)
+    names = ["loc1/a.jpg", "loc1/b.jpg", "loc1/c.jpg", "loc2/d.jpg", "loc2/e.jpg", "loc2/f.jpg"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(tmp_path / name)
+    images = [
+        {"id": "i1", "file_name": names[0], "location": 1, "datetime": "2014-05-01 10:00:00", "seq_id": "s1",
+         "seq_num_frames": 2, "frame_num": 0, "width": 16, "height": 12},
+        {"id": "i2", "file_name": names[1], "location": 1, "datetime": "2014-05-01 12:00:00", "seq_id": "s1",
+         "seq_num_frames": 2, "frame_num": 1, "width": 16, "height": 12},
+        {"id": "i3", "file_name": names[2], "location": 1, "datetime": "2014:05:02 06:30:00", "seq_id": "s2",
+         "seq_num_frames": 1, "frame_num": 0},
+        {"id": "i4", "file_name": names[3], "location": 2, "datetime": "2014-05-03 20:00:01", "seq_id": "s3",
+         "seq_num_frames": 2, "frame_num": 1},
+        {"id": "i5", "file_name": names[4], "location": 2, "datetime": "2014-05-03 20:00:00", "seq_id": "s3",
+         "seq_num_frames": 2, "frame_num": 0},
+        {"id": "i6", "file_name": names[5], "location": 2, "datetime": "not a time"},
+    ]
+    categories = [{"id": 0, "name": "empty"}, {"id": 1, "name": "deer"}, {"id": 2, "name": "Red Fox"}]
+    annotations = [
+        {"id": "a1", "image_id": "i1", "category_id": 1, "bbox": [1, 2, 3, 4]},
+        {"id": "a2", "image_id": "i2", "category_id": 1, "sequence_level_annotation": True},
+        {"id": "a3", "image_id": "i3", "category_id": 0},
+        {"id": "a4", "image_id": "i4", "category_id": 1}, {"id": "a5", "image_id": "i4", "category_id": 2},
+        {"id": "a6", "image_id": "i5", "category_id": 2},
+        {"id": "a7", "image_id": "nope", "category_id": 1},
+    ]
+    path = tmp_path / "coco.json"
+    path.write_text(json.dumps({"info": {"version": "1.0"}, "images": images, "categories": categories,
+                                "annotations": annotations}))
+    return path
+
+
+def test_coco_camera_traps_becomes_the_records_table(tmp_path, capsys):
+    from zoo.data.sources import detect_source
+
+    path = _write_coco(tmp_path)
+    assert detect_source(path) == "coco"
+    md = tmp_path / "md.json"  # MegaDetector batch output is not COCO
+    md.write_text(json.dumps({"images": [{"file": "a.jpg", "detections": []}], "detection_categories": {"1": "animal"}}))
+    with pytest.raises(ValueError, match="COCO Camera Traps"):
+        detect_source(md)
+    study = load_study({"path": str(path), "split": {"kind": "none"}}, progress=False)
+    records = study.records.set_index("media_id")
+    assert records["site"].to_dict() == {"i1": "1", "i2": "1", "i3": "1", "i4": "2", "i5": "2", "i6": "2"}
+    assert records.loc["i1", "path"] == str(tmp_path / "loc1" / "a.jpg")
+    assert Path(records.loc["i4", "path"]).is_file()
+    assert records.loc["i3", "timestamp"] == pd.Timestamp("2014-05-02 06:30:00")  # EXIF style, same parser
+    assert pd.isna(records.loc["i6", "timestamp"]) and records.loc["i6", "timestamp_flag"] == "invalid"
+    assert records["label"].to_dict() == {"i1": "deer", "i2": "deer", "i3": "empty", "i4": "deer", "i5": "red fox",
+                                          "i6": ""}
+    assert records.loc["i4", "labels"] == "deer;red fox"
+    # seq_id wins over the 60 s gap (i1 and i2 are 2 h apart); frames in time order
+    assert records.loc["i1", "sequence_id"] == records.loc["i2", "sequence_id"] == "s1"
+    assert records.loc[["i5", "i4"], "frame"].tolist() == [0, 1] and records.loc["i3", "sequence_id"] == "s2"
+    assert records.loc["i6", "sequence_id"] != "" and records.loc["i1", "width"] == 16
+    assert "annotation of an unknown image (skipped)" in set(study.problems["problem"])
+    assert data_main(["summarize", str(path), "--quiet"]) == 0
+    assert "6 records from coco" in capsys.readouterr().out
+
+
+def test_coco_image_root_and_bad_files(tmp_path):
+    path = _write_coco(tmp_path)
+    moved = tmp_path / "elsewhere"
+    for folder in ("loc1", "loc2"):
+        shutil.move(tmp_path / folder, moved / folder)
+    records = load_study({"path": str(path), "image_root": str(moved), "split": {"kind": "none"}},
+                         progress=False).records
+    assert all(Path(p).is_file() for p in records["path"])
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"images": [{"id": 1, "file_name": "x.jpg"}], "annotations": []}))
+    with pytest.raises(ValueError, match=r"missing \['categories'\]"):
+        load_study({"path": str(broken), "source": "coco", "split": {"kind": "none"}}, progress=False)

@@ -61,8 +61,10 @@ class SplitRules:
 @dataclass
 class DataConfig:
     name: str = "custom"
-    source: str = "auto"  # auto | images | records | camtrap_dp
+    source: str = "auto"  # auto | images | records | camtrap_dp | coco (COCO Camera Traps JSON)
     path: str = "???"
+    # coco: the folder the images' file_name paths are relative to (null: the JSON's folder)
+    image_root: Optional[str] = None
     # images: regex on the path relative to `path`, named groups area/site/camera
     path_pattern: Optional[str] = None
     # records: our column -> the file's column (tags may list several columns)
@@ -84,7 +86,7 @@ class DataConfig:
     split: SplitRules = field(default_factory=SplitRules)
 
 
-SOURCES = ("auto", "images", "records", "camtrap_dp")
+SOURCES = ("auto", "images", "records", "camtrap_dp", "coco")
 SPLITS = ("auto", "stratified", "file_blocks", "authors", "file", "by_area", "by_site", "none")
 
 

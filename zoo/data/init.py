@@ -42,6 +42,10 @@ def write_study_config(path: str | Path, out: str | Path, force: bool = False, p
         text, found = _images_config(Path(path), progress)
     elif source == "records":
         text, found = _records_config(Path(path))
+    elif source == "coco":
+        text = _header(Path(path), "coco", ["a COCO Camera Traps file: category names are the labels, location the "
+                                            "site, seq_id the sequence; image_root: the folder of file_name paths"])
+        text, found = text + "image_root: null\n" + _common(times="iso", has_tags=True), "a COCO Camera Traps file"
     else:
         text = _header(Path(path), "camtrap_dp", ["a Camtrap DP package: labels are scientific names"])
         text, found = text + _common(times="iso", has_tags=True), "a Camtrap DP package"

@@ -25,14 +25,19 @@ log = logging.getLogger(__name__)
 
 
 def detect_source(path: str | Path) -> str:
-    """'images', 'records' or 'camtrap_dp', from what the path looks like."""
+    """'images', 'records', 'camtrap_dp' or 'coco' (COCO Camera Traps JSON), from what the path looks like."""
+    from zoo.data.coco import looks_like_coco
+
     path = Path(path)
     if path.is_file():
         if path.name.lower().endswith((".csv", ".csv.gz", ".parquet")):
             return "records"
         if path.name == "datapackage.json":
             return "camtrap_dp"
-        raise ValueError(f"{path}: expected a records CSV/Parquet, a Camtrap DP folder or an image folder")
+        if looks_like_coco(path):
+            return "coco"
+        raise ValueError(f"{path}: expected a records CSV/Parquet, a Camtrap DP folder, a COCO Camera Traps .json "
+                         "or an image folder")
     if not path.is_dir():
         raise FileNotFoundError(f"{path} does not exist")
     if (path / "datapackage.json").is_file() or (path / "deployments.csv").is_file():

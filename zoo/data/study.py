@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from zoo.data.clock import repair_timestamps
+from zoo.data.coco import apply_given_sequences, read_coco_camera_traps
 from zoo.data.config import as_data_config
 from zoo.data.labels import LabelNormalizer, split_tags
 from zoo.data.schema import COLUMNS, validate_records
@@ -44,6 +45,8 @@ def load_study(cfg: Any, progress: bool = True) -> Study:
         raw, problems = read_image_folder(cfg.path, cfg.path_pattern, workers=cfg.workers, progress=progress)
     elif source == "records":
         raw, problems = read_records_table(cfg.path, cfg.columns, cfg.tag_separator)
+    elif source == "coco":
+        raw, problems = read_coco_camera_traps(cfg.path, cfg.image_root)
     else:
         raw, problems = read_camtrap_dp(cfg.path)
     for column, value in cfg.constants.items():
@@ -61,7 +64,7 @@ def build_study(raw: pd.DataFrame, cfg: Any, problems: list[dict[str, str]] | No
                                 cfg.time_format, cfg.dayfirst, cfg.timezone)
     problems += _time_problems(records)
     records = _join_sites(records, cfg.sites, problems)
-    records = assign_sequences(records, cfg.sequences.gap_seconds)
+    records = apply_given_sequences(assign_sequences(records, cfg.sequences.gap_seconds))  # a COCO seq_id wins
     records["split"], split_kind = _split(records, cfg)
     if cfg.split.labels_from_file and cfg.split.file:
         records = _labels_from_split_file(records, cfg.split.file, normalizer)
