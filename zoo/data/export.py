@@ -115,6 +115,9 @@ def export_camtrap_dp(path: str | Path, out: str | Path, *, data: str | None = N
         media, observations, context = _from_records(path, data, overrides, taxonomy, level, progress)
         method = "human"
     timezone = timezone or context.pop("timezone", None)
+    if not timezone:
+        log.warning("no time zone (--timezone or the data config's `timezone`): the cameras' local times are written "
+                    "with offset Z (UTC), as Camtrap DP needs an offset")
     result = Export(out=out, method=method)
     tables, dropped = _tables(media, observations, context["taxonomy"], timezone)
     result.dropped.update(dropped)
