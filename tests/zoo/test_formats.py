@@ -58,10 +58,10 @@ def test_export_of_the_bundled_sample_validates(sample_subset, standards, tmp_pa
     events = obs[obs["observationLevel"] == "event"]
     assert (events["mediaID"] == "").all() and set(events["eventID"]) <= set(obs.loc[obs["mediaID"] != "", "eventID"])
     # scientificName from the taxonomy file; non-animal labels are observation types
-    tags = obs.set_index("observationTags")
-    if "label:chevreuil" in tags.index:
-        assert set(tags.loc[["label:chevreuil"], "scientificName"]) == {"Capreolus capreolus"}
-    assert set(obs.loc[obs["observationTags"] == "label:humain", "observationType"]) <= {"human"}
+    by_label = obs.groupby("observationTags")[["observationType", "scientificName"]].agg(set)
+    assert by_label.loc["label:sangliers"].tolist() == [{"animal"}, {"Sus scrofa"}]
+    assert by_label.loc["label:humain"].tolist() == [{"human"}, {""}]
+    assert by_label.loc["label:vehicule"].tolist() == [{"vehicle"}, {""}]
     descriptor = json.loads((out / "datapackage.json").read_text())
     assert descriptor["contributors"][0]["title"] == "Olivier Gimenez"
     assert {t["scientificName"] for t in descriptor["taxonomic"]} == set(obs["scientificName"]) - {""}
@@ -261,3 +261,19 @@ def test_coco_image_root_and_bad_files(tmp_path):
     broken.write_text(json.dumps({"images": [{"id": 1, "file_name": "x.jpg"}], "annotations": []}))
     with pytest.raises(ValueError, match=r"missing \['categories'\]"):
         load_study({"path": str(broken), "source": "coco", "split": {"kind": "none"}}, progress=False)
+
+
+def test_coco_to_camtrap_dp_with_a_sites_table(tmp_path, standards, capsys):
+    path = _write_coco(tmp_path)
+    sites = tmp_path / "sites.csv"
+    pd.DataFrame({"site": ["1"], "lat": [34.1], "lon": [-118.2]}).to_csv(sites, index=False)
+    out = tmp_path / "dp"
+    assert data_main(["export", str(path), "--to", "camtrap-dp", "--out", str(out), "--sites", str(sites),
+                      "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "dropped: 2 photos of deployments without coordinates" in printed  # location 2
+    assert "dropped: 1 photos without a capture time" in printed
+    assert validate_camtrap_dp(out, standards) == []
+    obs = _tables(out)["observations"]
+    assert obs.set_index("mediaID").loc["i3", "observationType"] == "blank"  # the `empty` category
+    assert set(obs["eventID"]) == {"s1", "s2"}

@@ -119,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a data config key")
     export.add_argument("--taxonomy", help="taxonomy CSV (label,class,order,family,genus,species,common_xx) for "
                                            "scientificName (default: the data config's or the run's)")
-    export.add_argument("--sites", help="sites CSV (site,lat,lon) for a zoo.predict output (default: the run's)")
+    export.add_argument("--sites", help="sites CSV (site,lat,lon): coordinates Camtrap DP requires (default: the data config's "
+                                        "or the run's)")
     export.add_argument("--timezone", help="the cameras' time zone (e.g. Europe/Paris) for the UTC offsets Camtrap DP "
                                            "wants (default: the data config's, else times are marked UTC)")
     export.add_argument("--level", choices=["auto", "media", "event", "both"], default="auto",

@@ -112,7 +112,7 @@ def export_camtrap_dp(path: str | Path, out: str | Path, *, data: str | None = N
         media, observations, context = _from_predictions(Path(path), taxonomy, sites, level)
         method = "machine"
     else:
-        media, observations, context = _from_records(path, data, overrides, taxonomy, level, progress)
+        media, observations, context = _from_records(path, data, overrides, taxonomy, sites, level, progress)
         method = "human"
     timezone = timezone or context.pop("timezone", None)
     if not timezone:
@@ -136,13 +136,13 @@ def export_camtrap_dp(path: str | Path, out: str | Path, *, data: str | None = N
     return result
 
 
-def _from_records(path, data, overrides, taxonomy, level, progress):
+def _from_records(path, data, overrides, taxonomy, sites, level, progress):
     from zoo.data.config import default_data_config, load_data_config
     from zoo.data.sources import detect_source
     from zoo.data.study import load_study
 
     source = detect_source(path)
-    overrides = [f"path={path}", f"source={source}", *(overrides or [])]
+    overrides = [f"path={path}", f"source={source}", *([f"sites={sites}"] if sites else []), *(overrides or [])]
     cfg = load_data_config(data, overrides) if data else default_data_config(path, source, overrides)[0]
     records = load_study(cfg, progress=progress).records
     taxonomy_table = _read_taxonomy(taxonomy or cfg.taxonomy)
