@@ -18,12 +18,6 @@ CLASSES = ["deer", "hare", "owl"]
 SITES = {"north": (46.60, 5.90), "south": (46.30, 5.70)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def frames(n_seq=40, seed=0):

@@ -8,13 +8,6 @@ from zoo.data.sequences import sequence_labels
 KINDS = ["mean_probs", "mean_logits", "max_conf", "first", "attention"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models: one thread is faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_each_kind_by_hand():

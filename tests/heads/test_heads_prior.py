@@ -10,13 +10,6 @@ from heads.prior import GeoTimePrior, PriorFusion, align_classes, combine
 SITES = {"north": (46.60, 5.90), "south": (46.30, 5.70)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models: one thread is faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def planted_records(n=1500, seed=0):
