@@ -1,7 +1,7 @@
 """Package seams (docs/architecture.md): every import points down the layers, and the light packages stay light.
 
 Layers, bottom up: core (run and path utilities) -> zoo's library (data, models, images) -> heads ->
-occupancy -> the application (zoo.train, zoo.predict, zoo.evaluate, zoo.metrics, zoo.report, zoo.pipeline).
+occupancy -> the application (zoo.train, zoo.predict, zoo.export, zoo.evaluate, zoo.metrics, zoo.report, zoo.pipeline).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from core.paths import PROJECT_DIR
 
 PACKAGES = ("core", "zoo", "heads", "occupancy")
-APPLICATION = ("zoo.train", "zoo.predict", "zoo.evaluate", "zoo.metrics", "zoo.report", "zoo.pipeline")
+APPLICATION = ("zoo.train", "zoo.predict", "zoo.export", "zoo.evaluate", "zoo.metrics", "zoo.report", "zoo.pipeline")
 LAYERS = {"core": 0, "zoo": 1, "heads": 2, "occupancy": 3, "application": 4}
 
 

@@ -78,6 +78,21 @@ def load_head(checkpoint: str | os.PathLike, classes: list[str], run_dir: str | 
     return HeadPipeline.from_temperature(classes, float(state.get("temperature", 1.0) or 1.0), pooling)
 
 
+def load_onnx(path: str | os.PathLike, threads: int | None = None):
+    """(forward, DataConfig, classes, head, path) of a self-contained zoo.export file: temperature and pooling
+    from its metadata (a prior, attention pooler or roll-up of the run is not in the file)."""
+    from heads.pipeline import HeadPipeline
+    from zoo.models.data_config import DataConfig
+    from zoo.models.onnx import OnnxFile
+
+    forward = OnnxFile(path, threads)
+    meta = forward.metadata
+    prep = dict(meta["preprocessing"])
+    data = DataConfig(**{**prep, "mean": tuple(prep["mean"]), "std": tuple(prep["std"])})
+    head = HeadPipeline.from_temperature(meta["classes"], meta["temperature"], meta["pooling"])
+    return forward, data, list(meta["classes"]), head, Path(path)
+
+
 def run_pooling(run_dir: Path) -> str:
     cfg_file = run_dir / "config.yaml"
     if cfg_file.is_file():
@@ -297,6 +312,8 @@ PREDICT_RULES = {
     "threads": Interval(1, integer=True, none=True),
     "flush_every": Interval(1, integer=True),
     "max_batches": Interval(1, integer=True, none=True),
+    "onnx": Rule(lambda f: f is None or (Path(f).suffix.lower() == ".onnx" and Path(f).is_file()),
+                 "null or an existing .onnx file written by zoo.export"),
 }
 
 
@@ -311,9 +328,14 @@ def predict_options(options: Any = None, **values) -> DictConfig:
         raise ValueError(f"unknown prediction option(s) {', '.join(unknown)}: expected some of {', '.join(defaults)}")
     given = {k: str(v) if isinstance(v, os.PathLike) else v for k, v in given.items()}
     opts = OmegaConf.merge(defaults, given)
-    missing = [k for k in ("run_dir", "input", "output") if OmegaConf.is_missing(opts, k) or opts[k] is None]
+    if opts.onnx is not None:  # a self-contained file from zoo.export: no run directory, ONNX Runtime
+        opts.run_dir = opts.run_dir if not OmegaConf.is_missing(opts, "run_dir") else None
+        opts.backend = "onnx"
+    needed = ("input", "output") if opts.onnx is not None else ("run_dir", "input", "output")
+    missing = [k for k in needed if OmegaConf.is_missing(opts, k) or opts[k] is None]
     if missing:
-        raise ValueError(f"missing prediction option(s) {', '.join(missing)}: give run_dir=RUN input=... output=FILE")
+        raise ValueError(f"missing prediction option(s) {', '.join(missing)}: give run_dir=RUN (or onnx=FILE.onnx) "
+                         "input=... output=FILE")
     validate(opts, PREDICT_RULES)
     if not Path(opts.input).exists():
         raise FileNotFoundError(f"input={opts.input} does not exist: give a folder of images or a records table")
@@ -334,12 +356,17 @@ def predict(run_dir: str | os.PathLike | None = None, input: str | os.PathLike |
     opts = predict_options(options, **given, **values)
     if opts.threads:
         torch.set_num_threads(int(opts.threads))
-    output, run_dir = Path(opts.output), Path(opts.run_dir)
+    output = Path(opts.output)
     device = opts.device
     device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() and opts.backend == "torch" else
                           ("cpu" if device == "auto" else device))
-    model, data, classes, _, ckpt = load_run(run_dir, opts.checkpoint, device)
-    head = load_head(ckpt, classes, run_dir)
+    if opts.onnx is not None:
+        model, data, classes, head, ckpt = load_onnx(opts.onnx, opts.threads)
+        run_dir = Path(model.metadata["run_dir"])
+    else:
+        run_dir = Path(opts.run_dir)
+        model, data, classes, _, ckpt = load_run(run_dir, opts.checkpoint, device)
+        head = load_head(ckpt, classes, run_dir)
     if opts.pooling and opts.pooling != head.pooling:
         if opts.pooling == "attention" and getattr(head, "attention_", None) is None:
             raise ValueError("pooling=attention needs a run trained with head.pooling.kind=attention (its pooler is "
@@ -350,7 +377,7 @@ def predict(run_dir: str | os.PathLike | None = None, input: str | os.PathLike |
     fingerprint = {"checkpoint_sha256": file_sha256(ckpt), "data": data.to_dict(), "backend": opts.backend,
                    "media_ids_sha256": _digest(records["media_id"].tolist() + records["path"].astype(str).tolist())}
     store = PartStore(output, fingerprint)
-    if opts.backend == "onnx":
+    if opts.backend == "onnx" and opts.onnx is None:
         from zoo.models.onnx import OnnxForward
 
         model = OnnxForward(model, data.img_size)

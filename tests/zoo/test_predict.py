@@ -257,3 +257,28 @@ def test_options_are_the_command_s_keys_checked_once(run_dir, photos, tmp_path):
     provenance = json.loads((tmp_path / "o_provenance.json").read_text())
     assert len(images) == 5 and provenance["head"]["temperature"]["T"] == TEMPERATURE  # a run saved before heads
     assert provenance["head"]["prior"] == {"ran": False} and not provenance["head"]["rollup"]["ran"]
+
+
+def test_an_exported_onnx_file_predicts_alone_like_the_run(run_dir, photos, tmp_path):
+    """zoo.export writes the model with its classes, preprocessing and temperature; predict needs only the file."""
+    pytest.importorskip("onnxruntime")
+    from zoo.export import export
+    from zoo.models.onnx import read_metadata
+
+    model_file = export(run_dir, tmp_path / "model.onnx")
+    meta = read_metadata(model_file)
+    assert meta["classes"] == CLASSES and meta["temperature"] == pytest.approx(TEMPERATURE)
+    assert {"img_size", "mean", "std", "resize", "interpolation"} <= set(meta["preprocessing"])
+    folder = photos[0].parent.parent
+    torch_out, torch_seq, _ = predict(run_dir, folder, tmp_path / "t.csv", batch_size=4, num_workers=0, progress=False)
+    moved = tmp_path / "elsewhere" / "model.onnx"  # no run directory next to it
+    moved.parent.mkdir()
+    model_file.rename(moved)
+    onnx_out, onnx_seq, failed = predict(input=folder, output=tmp_path / "o.csv", onnx=str(moved), batch_size=4,
+                                         num_workers=0, progress=False)
+    cols = [f"p_{c}" for c in CLASSES]
+    assert onnx_out["media_id"].tolist() == torch_out["media_id"].tolist() and len(failed) == 1
+    np.testing.assert_allclose(onnx_out[cols].to_numpy(), torch_out[cols].to_numpy(), atol=1e-4)
+    np.testing.assert_allclose(onnx_seq[cols].to_numpy(), torch_seq[cols].to_numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match="onnx="):
+        predict(input=folder, output=tmp_path / "x.csv", onnx=str(tmp_path / "missing.onnx"))

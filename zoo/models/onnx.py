@@ -79,3 +79,41 @@ def export_onnx(module: nn.Module, img_size: int, path: str | Path) -> Path:
         torch.onnx.export(module, (example,), str(path), input_names=["x"], output_names=["y"],
                           dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=17, dynamo=False)
     return path
+
+
+METADATA_KEY = "camtrap_zoo"  # one metadata_props entry: JSON with classes, preprocessing, temperature, pooling
+
+
+def write_metadata(path: str | Path, metadata: dict) -> Path:
+    """Store the model's metadata (JSON) in the ONNX file's metadata_props, so the file alone can predict."""
+    import json
+
+    import onnx
+
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(metadata, sort_keys=True)
+    onnx.save(proto, str(path))
+    return Path(path)
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The metadata `zoo.export` wrote; a clear error for an ONNX file that is not one of ours."""
+    import json
+
+    import onnxruntime as ort
+
+    meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in meta:
+        raise ValueError(f"{path} has no {METADATA_KEY!r} metadata: export it with python -m zoo.export run_dir=RUN out=FILE.onnx")
+    return json.loads(meta[METADATA_KEY])
+
+
+class OnnxFile(OnnxForward):
+    """A self-contained model file from `zoo.export`: its forward pass, read without torch weights or a run."""
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        self.path, self.threads, self._tmp = Path(path), threads, None
+        self._session, self._pid = None, None
+        self.metadata = read_metadata(self.path)
