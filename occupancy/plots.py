@@ -41,12 +41,13 @@ def _save(fig: Figure, path: str | Path) -> Path:
 
 def plot_occupancy(summaries: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
     """Two panels (marginal psi[species], conditional psi[target | ...]); one colour per summary."""
-    fig = Figure(figsize=(13, 5))
+    fig = Figure(figsize=(13, 5.4), layout="constrained")
     axes = fig.subplots(1, 2)
     _panel(axes[0], summaries, r"^psi\[[^|]+\]$", "Marginal occupancy")
     _panel(axes[1], summaries, r"^psi\[.+\|.+\]$", "Conditional occupancy")
-    axes[1].legend(loc="best", fontsize="small")
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    # below the panels: inside them it hides intervals once there are more than two or three data sets
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), fontsize="small")
     return _save(fig, path)
 
 

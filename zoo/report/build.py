@@ -40,10 +40,10 @@ def build_report(runs: list[Path], fits: list[Path], out: Path, *, reference: st
                    "occupancy fit below is compared with the fit on human labels (ground truth); then the "
                    "classifiers' own metrics. Every number is read from the run directories listed under "
                    "Provenance.")]
-    verdict_blocks, verdict = _verdict(fit_list, out, reference, tolerance)
+    verdict_blocks, verdict, emulated_dev = _verdict(fit_list, out, reference, tolerance)
     ecological = tables.ecological_consequence(verdict, fit_list, run_list) if verdict is not None else pd.DataFrame()
     blocks += verdict_blocks
-    blocks += _ecological(ecological, out, tolerance)
+    blocks += _ecological(ecological, emulated_dev, out, tolerance)
     blocks += _verification(verification, out)
     blocks += _classifiers(run_list, out, ecological)
     blocks += _estimates(fit_list)
@@ -57,7 +57,7 @@ def _verdict(fits, out: Path, reference: str | None, tolerance: float) -> tuple[
     ref = tables.reference_fit(fits, reference)
     if ref is None or len(fits) < 2:
         return blocks + [Text("No ground-truth fit (labels=ground_truth) with other fits to compare: no verdict. "
-                              "Fit the study with human labels and give both fits to the report.")], None
+                              "Fit the study with human labels and give both fits to the report.")], None, None
     quantities = tables.study_quantities(ref)
     dev = tables.deviations(fits, ref, quantities)
     verdict = tables.verdict(dev, tolerance)
@@ -68,17 +68,20 @@ def _verdict(fits, out: Path, reference: str | None, tolerance: float) -> tuple[
                        f"than {tolerance:.2f} (report option `tolerance`)."))
     blocks += [Text("- " + tables.verdict_sentence(row, tolerance)) for row in verdict.to_dict("records")]
     blocks.append(Table(verdict))
-    summaries = {f"{f.name} ({f.labels})": f.summary for f in fits}
+    own = [f for f in fits if not f.emulated_from]  # the study's own labels; emulated fits have their section
+    summaries = {f"{f.name} ({f.labels})": f.summary for f in own}
     blocks += [Heading("Occupancy estimates side by side", 3),
                Text("Marginal and conditional occupancy (posterior mean and 95% interval), the layout of the seed "
-                    "paper's Figures 4 and 5."),
-               Image(plot_occupancy(summaries, out / "occupancy.png"), "marginal and conditional occupancy per fit"),
-               Heading("Deviation from the ground truth", 3),
-               Image(plot_deviation(dev, out / "deviation.png"), "estimate minus ground truth per quantity")]
-    return blocks, verdict
+                    "paper's Figures 4 and 5, for the fits of the study's own labels."),
+               Image(plot_occupancy(summaries, out / "occupancy.png"), "marginal and conditional occupancy per fit")]
+    own_dev = dev[dev["fit"].isin([f.name for f in own])]
+    if len(own_dev):
+        blocks += [Heading("Deviation from the ground truth", 3),
+                   Image(plot_deviation(own_dev, out / "deviation.png"), "estimate minus ground truth per quantity")]
+    return blocks, verdict, dev[~dev["fit"].isin([f.name for f in own])]
 
 
-def _ecological(ecological: pd.DataFrame, out: Path, tolerance: float) -> list:
+def _ecological(ecological: pd.DataFrame, emulated_dev: pd.DataFrame, out: Path, tolerance: float) -> list:
     blocks = [Heading("Ecological consequence of each zoo model (emulated)")]
     if ecological.empty:
         return blocks + [Text("No emulated fits given (occupancy.fit with `labels.emulate_from=RUN`).")]
@@ -90,7 +93,9 @@ def _ecological(ecological: pd.DataFrame, out: Path, tolerance: float) -> list:
              "10% of the photos verified at random). Emulated errors are burst- but not site-correlated: "
              "`bench/results/occupancy_emulation_check.md` measures on the authors' CNN how far this understates "
              f"the damage of real labels. Good enough: every seed within {tolerance:.2f} on every study quantity."),
-        Table(ecological)]
+        Table(ecological),
+        Image(plot_deviation(emulated_dev, out / "deviation_emulated.png",
+                             "Deviation of the emulated fits from the ground truth"), "deviation of the emulated fits")]
 
 
 def _verification(path, out: Path) -> list:
@@ -151,7 +156,7 @@ def _per_model(run: Run, out: Path) -> list:
     reliability = _reliability(run, split, out)
     if reliability is not None:
         blocks.append(Image(reliability, f"reliability of {run.name} before and after temperature scaling"))
-    examples = plot_examples(run.path, out / f"examples_{slug(run.name)}.png", split)
+    examples = plot_examples(run.path, out / f"examples_{slug(run.name)}.jpg", split)
     if examples is not None:
         blocks.append(Image(examples, f"{run.name}: example photos per class, top-3 answer and Grad-CAM"))
     return blocks

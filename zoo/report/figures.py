@@ -23,11 +23,11 @@ def save(fig: Figure, path: str | Path) -> Path:
     return path
 
 
-def plot_deviation(dev: pd.DataFrame, path: str | Path) -> Path:
+def plot_deviation(dev: pd.DataFrame, path: str | Path, title: str = "Deviation from the ground-truth fit") -> Path:
     """Estimate minus ground truth with its 95% interval, per quantity, one colour per fit."""
     params = list(dict.fromkeys(dev["parameter"]))
     fits = list(dict.fromkeys(dev["fit"]))
-    fig = Figure(figsize=(8, 0.55 * len(params) + 1.6))
+    fig = Figure(figsize=(8, 0.55 * len(params) * max(1, len(fits) / 3) + 2.2), layout="constrained")
     ax = fig.subplots()
     height = 0.8 / max(len(fits), 1)
     for k, fit in enumerate(fits):
@@ -40,10 +40,9 @@ def plot_deviation(dev: pd.DataFrame, path: str | Path) -> Path:
     ax.set_yticks(range(len(params)), params)
     ax.invert_yaxis()
     ax.set_xlabel("estimate - ground-truth estimate (occupancy probability; bars: 95% interval)")
-    ax.set_title("Deviation from the ground-truth fit", fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(len(fits), 3), fontsize=8)
     return save(fig, path)
 
 

@@ -40,6 +40,15 @@ class Fit:
         return str(OmegaConf.select(self.config, "labels.mode", default="?"))
 
     @property
+    def classifier(self) -> str:
+        """Whose labels the fit reads: human labels only, an emulated zoo run, or the study's classifier column."""
+        if self.labels == "ground_truth":
+            return "human labels"
+        if self.emulated_from:
+            return f"emulated: {Path(self.emulated_from).name}"
+        return f"study column {OmegaConf.select(self.config, 'study.classifier_column', default='?')}"
+
+    @property
     def emulated_from(self) -> str | None:
         """The classifier run (or confusion table) whose mistakes this fit's labels emulate (occupancy.emulate)."""
         source = OmegaConf.select(self.config, "labels.emulate_from", default=None)

@@ -96,7 +96,8 @@ def to_html(blocks: list, title: str) -> str:
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(b, Image):
             data = base64.b64encode(b.path.read_bytes()).decode("ascii")
-            out.append(f"<figure><img alt='{html.escape(b.alt)}' src='data:image/png;base64,{data}'>"
+            mime = "image/jpeg" if b.path.suffix.lower() in (".jpg", ".jpeg") else "image/png"
+            out.append(f"<figure><img alt='{html.escape(b.alt)}' src='data:{mime};base64,{data}'>"
                        f"<figcaption>{html.escape(b.alt)}</figcaption></figure>")
     out.append("</body></html>\n")
     return "\n".join(out)

@@ -50,10 +50,10 @@ def deviations(fits: list[Fit], reference: Fit, quantities: list[str]) -> pd.Dat
             if q not in s.index:
                 continue
             mean, lo, hi = (float(s.loc[q, c]) for c in ("mean", "q2.5", "q97.5"))
-            rows.append({"fit": fit.name, "labels": fit.labels, "parameter": q, "estimate": mean, "q2.5": lo,
+            rows.append({"fit": fit.name, "labels": fit.labels, "classifier": fit.classifier, "parameter": q, "estimate": mean, "q2.5": lo,
                          "q97.5": hi, "ground_truth": float(truth[q]), "deviation": mean - float(truth[q]),
                          "covers_truth": bool(lo <= truth[q] <= hi)})
-    return pd.DataFrame(rows, columns=["fit", "labels", "parameter", "estimate", "q2.5", "q97.5", "ground_truth",
+    return pd.DataFrame(rows, columns=["fit", "labels", "classifier", "parameter", "estimate", "q2.5", "q97.5", "ground_truth",
                                        "deviation", "covers_truth"])
 
 
@@ -63,7 +63,7 @@ def verdict(dev: pd.DataFrame, tolerance: float) -> pd.DataFrame:
     for fit, d in dev.groupby("fit", sort=False):
         worst = d.loc[d["deviation"].abs().idxmax()]
         largest = abs(float(worst["deviation"]))
-        rows.append({"fit": fit, "labels": d["labels"].iloc[0], "mean_abs_deviation": float(d["deviation"].abs().mean()),
+        rows.append({"fit": fit, "labels": d["labels"].iloc[0], "classifier": d["classifier"].iloc[0], "mean_abs_deviation": float(d["deviation"].abs().mean()),
                      "max_abs_deviation": largest, "furthest_off": worst["parameter"],
                      "truth_inside_95%": f"{int(d['covers_truth'].sum())}/{len(d)}",
                      "good_enough": largest <= tolerance})
@@ -72,7 +72,7 @@ def verdict(dev: pd.DataFrame, tolerance: float) -> pd.DataFrame:
 
 def verdict_sentence(row: dict, tolerance: float) -> str:
     judgement = "good enough for this question" if row["good_enough"] else "not good enough for this question"
-    return (f"**{row['fit']}** ({row['labels']}): {row['furthest_off']} off by {row['max_abs_deviation']:.2f} "
+    return (f"**{row['fit']}** ({row['labels']}, {row['classifier']}): {row['furthest_off']} off by {row['max_abs_deviation']:.2f} "
             f"(mean over the study's quantities {row['mean_abs_deviation']:.3f}; ground truth inside the 95% "
             f"interval for {row['truth_inside_95%']}): {judgement} (tolerance {tolerance:.2f}).")
 
