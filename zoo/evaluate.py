@@ -8,18 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from scipy import special
 from sklearn.metrics import ConfusionMatrixDisplay
 
 from heads.pipeline import HeadPipeline, sequence_targets
 from heads.rollup import rollup_summary
 from zoo.metrics import classification_report
 from core.runs import atomic_path
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax (scipy's): the one used for every probability the zoo reports."""
-    return special.softmax(np.asarray(logits, dtype=np.float64), axis=1)
 
 
 def sequence_meta(records: pd.DataFrame, sequence_ids: Sequence | None = None, empty_class: str | None = None) -> pd.DataFrame:
