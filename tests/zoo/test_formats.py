@@ -226,10 +226,9 @@ def test_coco_camera_traps_becomes_the_records_table(tmp_path, capsys):
 
     path = _write_coco(tmp_path)
     assert detect_source(path) == "coco"
-    md = tmp_path / "md.json"  # MegaDetector batch output is not COCO
+    md = tmp_path / "md.json"  # MegaDetector batch output is not COCO (tests/zoo/test_formats_detectors.py)
     md.write_text(json.dumps({"images": [{"file": "a.jpg", "detections": []}], "detection_categories": {"1": "animal"}}))
-    with pytest.raises(ValueError, match="COCO Camera Traps"):
-        detect_source(md)
+    assert detect_source(md) == "megadetector"
     study = load_study({"path": str(path), "split": {"kind": "none"}}, progress=False)
     records = study.records.set_index("media_id")
     assert records["site"].to_dict() == {"i1": "1", "i2": "1", "i3": "1", "i4": "2", "i5": "2", "i6": "2"}

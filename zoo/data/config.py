@@ -61,11 +61,14 @@ class SplitRules:
 @dataclass
 class DataConfig:
     name: str = "custom"
-    source: str = "auto"  # auto | images | records | camtrap_dp | coco (COCO Camera Traps JSON)
+    # auto | images | records | camtrap_dp | coco (COCO Camera Traps JSON) | megadetector (its batch output JSON)
+    source: str = "auto"
     path: str = "???"
-    # coco: the folder the images' file_name paths are relative to (null: the JSON's folder)
+    # coco / megadetector: the folder the images' file_name / file paths are relative to (null: the JSON's folder)
     image_root: Optional[str] = None
-    # images: regex on the path relative to `path`, named groups area/site/camera
+    # megadetector: a photo's label is the category of its most confident detection at or above this (else empty)
+    detection_threshold: float = 0.2
+    # images / megadetector: regex on the path relative to `path`, named groups area/site/camera
     path_pattern: Optional[str] = None
     # records: our column -> the file's column (tags may list several columns)
     columns: dict[str, Any] = field(default_factory=dict)
@@ -86,7 +89,7 @@ class DataConfig:
     split: SplitRules = field(default_factory=SplitRules)
 
 
-SOURCES = ("auto", "images", "records", "camtrap_dp", "coco")
+SOURCES = ("auto", "images", "records", "camtrap_dp", "coco", "megadetector")
 SPLITS = ("auto", "stratified", "file_blocks", "authors", "file", "by_area", "by_site", "none")
 
 
@@ -100,6 +103,8 @@ def as_data_config(cfg: Any) -> DictConfig:
         raise ValueError(f"data.split.kind must be one of {SPLITS}, got {merged.split.kind!r}")
     if merged.split.block_files < 1:
         raise ValueError(f"data.split.block_files must be >= 1, got {merged.split.block_files}")
+    if not 0.0 <= merged.detection_threshold <= 1.0:
+        raise ValueError(f"data.detection_threshold must be in [0, 1], got {merged.detection_threshold}")
     validate_time_options(merged.time_format, merged.dayfirst, merged.timezone)
     return merged
 

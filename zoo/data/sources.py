@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 
 
 def detect_source(path: str | Path) -> str:
-    """'images', 'records', 'camtrap_dp' or 'coco' (COCO Camera Traps JSON), from what the path looks like."""
+    """'images', 'records', 'camtrap_dp', 'coco' (COCO Camera Traps JSON) or 'megadetector' (its batch output
+    JSON), from what the path looks like."""
     from zoo.data.coco import looks_like_coco
+    from zoo.data.megadetector import looks_like_megadetector
 
     path = Path(path)
     if path.is_file():
@@ -34,10 +36,12 @@ def detect_source(path: str | Path) -> str:
             return "records"
         if path.name == "datapackage.json":
             return "camtrap_dp"
+        if looks_like_megadetector(path):
+            return "megadetector"
         if looks_like_coco(path):
             return "coco"
-        raise ValueError(f"{path}: expected a records CSV/Parquet, a Camtrap DP folder, a COCO Camera Traps .json "
-                         "or an image folder")
+        raise ValueError(f"{path}: expected a records CSV/Parquet, a Camtrap DP folder, a COCO Camera Traps .json, "
+                         "a MegaDetector batch output .json or an image folder")
     if not path.is_dir():
         raise FileNotFoundError(f"{path} does not exist")
     if (path / "datapackage.json").is_file() or (path / "deployments.csv").is_file():

@@ -15,6 +15,7 @@ from zoo.data.clock import repair_timestamps
 from zoo.data.coco import apply_given_sequences, read_coco_camera_traps
 from zoo.data.config import as_data_config
 from zoo.data.labels import LabelNormalizer, split_tags
+from zoo.data.megadetector import read_megadetector
 from zoo.data.schema import COLUMNS, validate_records
 from zoo.data.sequences import assign_sequences
 from zoo.data.sources import detect_source, read_camtrap_dp, read_image_folder, read_records_table
@@ -47,6 +48,9 @@ def load_study(cfg: Any, progress: bool = True) -> Study:
         raw, problems = read_records_table(cfg.path, cfg.columns, cfg.tag_separator)
     elif source == "coco":
         raw, problems = read_coco_camera_traps(cfg.path, cfg.image_root)
+    elif source == "megadetector":
+        raw, problems = read_megadetector(cfg.path, cfg.image_root, cfg.detection_threshold, cfg.path_pattern,
+                                          cfg.workers)
     else:
         raw, problems = read_camtrap_dp(cfg.path)
     for column, value in cfg.constants.items():
