@@ -78,3 +78,48 @@ def test_megadetector_threshold_image_root_and_bad_files(tmp_path):
     images = [{"file": f"f{i:06d}.jpg", "detections": []} for i in range(40000)]
     big.write_text(json.dumps({"images": images, "detection_categories": {"1": "animal"}, "info": {}}))
     assert big.stat().st_size > (1 << 20) and detect_source(big) == "megadetector"
+
+
+# --- Timelapse CSV --------------------------------------------------------------------------------
+
+TIMELAPSE_CSV = """File,RelativePath,Folder,DateTime,DeleteFlag,ImageQuality,Species,Count,Notes
+IMG_0001.JPG,siteA\\cam1,Traps2021,2021-06-01 10:00:00,false,Ok,Red deer,2,
+IMG_0002.JPG,siteA\\cam1,Traps2021,2021-06-01 10:00:20,False,Ok,Red deer,1,
+IMG_0003.JPG,siteA\\cam1,Traps2021,2021-06-01 11:00:00,true,Dark,,0,blurred
+IMG_0001.JPG,siteB\\cam2,Traps2021,2021-06-02 22:00:00,false,Ok,Wild boar,3,
+IMG_0002.JPG,siteB\\cam2,Traps2021,2021-06-03 08:00:00,FALSE,Ok,,0,
+"""
+
+
+def test_timelapse_csv_is_a_label_source(tmp_path):
+    make_jpeg(tmp_path / "siteA" / "cam1" / "IMG_0001.JPG")
+    path = tmp_path / "timelapse_export.csv"
+    path.write_text(TIMELAPSE_CSV, encoding="utf-8")
+    assert detect_source(path) == "records"
+    study = load_study({"path": str(path), "columns": {"tags": ["Species"]}, "split": {"kind": "none"}},
+                       progress=False)
+    records = study.records.set_index("media_id")
+    # the same file name in two folders is two photos; the DeleteFlag row is dropped and counted
+    assert sorted(records.index) == ["siteA/cam1/IMG_0001.JPG", "siteA/cam1/IMG_0002.JPG",
+                                     "siteB/cam2/IMG_0001.JPG", "siteB/cam2/IMG_0002.JPG"]
+    assert study.report["problems"] == {"DeleteFlag set (dropped)": 1}
+    assert study.problems.set_index("file").loc["siteA/cam1/IMG_0003.JPG", "problem"] == "DeleteFlag set (dropped)"
+    assert records["label"].to_dict() == {"siteA/cam1/IMG_0001.JPG": "red deer", "siteA/cam1/IMG_0002.JPG": "red deer",
+                                          "siteB/cam2/IMG_0001.JPG": "wild boar", "siteB/cam2/IMG_0002.JPG": ""}
+    assert records.loc["siteA/cam1/IMG_0001.JPG", "path"] == str(tmp_path / "siteA" / "cam1" / "IMG_0001.JPG")
+    assert records.loc["siteB/cam2/IMG_0001.JPG", "site"] == "cam2"
+    assert records.loc["siteB/cam2/IMG_0001.JPG", "timestamp"] == pd.Timestamp("2021-06-02 22:00:00")
+    assert records.loc["siteA/cam1/IMG_0001.JPG", "sequence_id"] == records.loc["siteA/cam1/IMG_0002.JPG", "sequence_id"]
+    assert records.loc["siteB/cam2/IMG_0001.JPG", "Count"] == "3"  # user columns carried through
+
+
+def test_timelapse_date_and_time_columns_and_a_site_column(tmp_path):
+    path = tmp_path / "old_export.csv"
+    path.write_text("File,RelativePath,Date,Time,DeleteFlag,Station,Species\n"
+                    "a.jpg,,01-Jun-2021,10:00:00,false,S1,Fox\n"
+                    "b.jpg,,01-Jun-2021,10:00:30,false,S1,Fox\n"
+                    "c.jpg,,02-Jun-2021,23:15:00,false,S2,Badger\n", encoding="utf-8")
+    records = load_study({"path": str(path), "split": {"kind": "none"}}, progress=False).records.set_index("media_id")
+    assert records["site"].to_dict() == {"a.jpg": "S1", "b.jpg": "S1", "c.jpg": "S2"}
+    assert records.loc["c.jpg", "timestamp"] == pd.Timestamp("2021-06-02 23:15:00")
+    assert records["label"].tolist() == ["fox", "fox", "badger"]

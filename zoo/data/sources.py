@@ -187,7 +187,9 @@ def read_records_table(path: str | Path, columns: Mapping[str, Any] | None = Non
     """
     path = Path(path)
     table = read_table_file(path, dtype=str, keep_default_na=False, na_values=[""])
-    spec = resolve_columns(list(table.columns), columns, source=str(path))
+    table, dropped = _drop_deleted(table, path)
+    table, defaults = _timelapse_columns(table, path)
+    spec = resolve_columns(list(table.columns), {**defaults, **dict(columns or {})}, source=str(path))
     tag_cols = spec["tags"]
     if not tag_cols and not spec["label"]:
         log.warning("%s: no label column (tried %s): every record is unlabelled; name yours with data.columns.tags",
@@ -213,7 +215,68 @@ def read_records_table(path: str | Path, columns: Mapping[str, Any] | None = Non
     for extra in table.columns:
         if extra not in mapped and extra not in tag_cols and extra not in raw.columns:
             raw[extra] = table[extra]
-    return _merge_duplicate_rows(raw)
+    raw, merged = _merge_duplicate_rows(raw)
+    return raw, dropped + merged
+
+
+TRUE_TEXTS = {"true", "1", "yes", "y", "x"}
+
+
+def _drop_deleted(table: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Rows whose `DeleteFlag` (Timelapse's mark for images to delete) is true are dropped, each listed as a
+    problem so the summary counts them."""
+    flag = next((c for c in table.columns if str(c).lower() == "deleteflag"), None)
+    if flag is None:
+        return table, []
+    deleted = table[flag].fillna("").astype(str).str.strip().str.lower().isin(TRUE_TEXTS)
+    if not deleted.any():
+        return table, []
+    names = _timelapse_paths(table[deleted]) if _is_timelapse(table) else table[deleted].iloc[:, 0].astype(str)
+    log.info("%s: %d rows marked %s (dropped)", path, int(deleted.sum()), flag)
+    problems = [{"file": n, "problem": f"{flag} set (dropped)"} for n in names]
+    return table[~deleted].reset_index(drop=True), problems
+
+
+def _is_timelapse(table: pd.DataFrame) -> bool:
+    lower = {str(c).lower() for c in table.columns}
+    return {"file", "relativepath"} <= lower
+
+
+def _column(table: pd.DataFrame, name: str) -> str | None:
+    return next((c for c in table.columns if str(c).lower() == name), None)
+
+
+def _timelapse_paths(table: pd.DataFrame) -> pd.Series:
+    folder = table[_column(table, "relativepath")].fillna("").astype(str).str.replace("\\", "/", regex=False)
+    folder = folder.str.strip("/")
+    file = table[_column(table, "file")].fillna("").astype(str)
+    return (folder + "/" + file).str.lstrip("/")
+
+
+def _timelapse_columns(table: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A Timelapse export (File + RelativePath columns): the photo is RelativePath/File (also its media id, since
+    file names repeat across folders), the site its last folder when the table has no site column, and the time
+    DateTime, else Date + Time (Timelapse's `01-Jun-2021` dates read as day-month-year). Column defaults that a
+    user's `data.columns` overrides."""
+    if not _is_timelapse(table) or _column(table, "path") is not None:
+        return table, {}
+    out = table.copy()
+    out["path"] = _timelapse_paths(out)
+    defaults: dict[str, Any] = {"media_id": "path", "path": "path"}
+    if not any(_column(out, a) for a in COLUMN_ALIASES["site"]):
+        out["site"] = out["path"].map(lambda p: p.rsplit("/", 2)[-2] if "/" in p else "")
+        defaults["site"] = "site"
+    date, time = _column(out, "date"), _column(out, "time")
+    if _column(out, "datetime") is None and date and time:
+        days = out[date].fillna("").astype(str).str.strip()
+        parsed = pd.to_datetime(days, format="%d-%b-%Y", errors="coerce")
+        if parsed.notna().sum() == (days != "").sum():
+            days = parsed.dt.strftime("%Y-%m-%d").fillna("")
+        out["DateTime"] = (days + " " + out[time].fillna("").astype(str).str.strip()).str.strip()
+        out["DateTime"] = out["DateTime"].where(out["DateTime"] != "", None)
+        defaults["timestamp"] = "DateTime"
+    log.info("%s: a Timelapse export (photo = RelativePath/File)", path)
+    return out, defaults
 
 
 def _tags_per_row(table: pd.DataFrame, tag_cols: Sequence[str], separator: str) -> list[list[str]]:
