@@ -123,3 +123,14 @@ def test_timelapse_date_and_time_columns_and_a_site_column(tmp_path):
     assert records["site"].to_dict() == {"a.jpg": "S1", "b.jpg": "S1", "c.jpg": "S2"}
     assert records.loc["c.jpg", "timestamp"] == pd.Timestamp("2021-06-02 23:15:00")
     assert records["label"].tolist() == ["fox", "fox", "badger"]
+
+
+def test_init_on_a_megadetector_file_writes_a_config_that_loads_it(tmp_path):
+    from zoo.data.config import load_data_config
+
+    path = _write_megadetector(tmp_path)
+    out = tmp_path / "md.yaml"
+    assert data_main(["init", str(path), "--out", str(out), "--quiet"]) == 0
+    cfg = load_data_config(str(out))
+    assert cfg.source == "megadetector" and cfg.detection_threshold == 0.2
+    assert len(load_study(cfg, progress=False).records) == 5

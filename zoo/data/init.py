@@ -46,6 +46,12 @@ def write_study_config(path: str | Path, out: str | Path, force: bool = False, p
         text = _header(Path(path), "coco", ["a COCO Camera Traps file: category names are the labels, location the "
                                             "site, seq_id the sequence; image_root: the folder of file_name paths"])
         text, found = text + "image_root: null\n" + _common(times="iso", has_tags=True), "a COCO Camera Traps file"
+    elif source == "megadetector":
+        text = _header(Path(path), "megadetector", ["MegaDetector batch output: the most confident detection at or above "
+                                                    "detection_threshold labels a photo (animal, person, vehicle), "
+                                                    "empty when none; image_root: the folder of the `file` paths"])
+        text = text + "image_root: null\ndetection_threshold: 0.2\n" + _common(times="exif", has_tags=True)
+        found = "a MegaDetector batch output file"
     else:
         text = _header(Path(path), "camtrap_dp", ["a Camtrap DP package: labels are scientific names"])
         text, found = text + _common(times="iso", has_tags=True), "a Camtrap DP package"
