@@ -58,6 +58,8 @@ def config(args):
         "seed": 20220422,
     })
     cfg.sampler.pop("defaults", None)
+    if getattr(args, "false_rate", None):
+        cfg.prior.false_rate = list(args.false_rate)
     return cfg
 
 
@@ -103,6 +105,8 @@ def main(argv=None):
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
+    parser.add_argument("--false-rate", type=float, nargs=2, default=None, metavar=("A", "B"),
+                        help="Beta prior of the false-label rates instead of prior/default.yaml's (an ablation)")
     parser.add_argument("--render", action="store_true", help="only redraw <out>.md and <out>.png from <out>.json")
     args = parser.parse_args(argv)
     if args.render:
