@@ -26,6 +26,15 @@ def _open(path: Path):
         open(path, encoding="utf-8-sig")
 
 
+def load_json(path: Path) -> Any:
+    """A (gzipped) JSON file; a broken one fails naming the file, the reason and the line."""
+    with _open(path) as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+
+
 def looks_like_coco(path: str | Path) -> bool:
     """A .json(.gz) whose first MiB holds an `images` list with `file_name` keys (MegaDetector's batch output has
     `file`, Camtrap DP's descriptor is datapackage.json): no need to parse a LILA file of a million images twice."""
@@ -45,11 +54,7 @@ def read_coco_camera_traps(path: str | Path, image_root: str | None = None) -> t
     `apply_given_sequences`, and `width`/`height` when the file has them.
     """
     path = Path(path)
-    with _open(path) as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    data = load_json(path)
     missing = [k for k in ("images", "categories", "annotations") if k not in data]
     if not isinstance(data, dict) or missing:
         raise ValueError(f"{path}: a COCO Camera Traps file needs `images`, `categories` and `annotations` "

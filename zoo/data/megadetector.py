@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from zoo.data.coco import HEAD_BYTES, SUFFIXES, _open
+from zoo.data.coco import HEAD_BYTES, SUFFIXES, _open, load_json
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,7 @@ def read_megadetector(path: str | Path, image_root: str | None = None, threshold
     from zoo.data.sources import _path_fields
 
     path = Path(path)
-    with _open(path) as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    data = load_json(path)
     missing = [k for k in ("images", "detection_categories") if not isinstance(data, dict) or k not in data]
     if missing:
         raise ValueError(f"{path}: a MegaDetector batch output file needs `images` and `detection_categories` "
