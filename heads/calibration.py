@@ -97,7 +97,7 @@ def plot_reliability(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: 
     """PNG with one accuracy-vs-confidence curve per entry of `curves` ({name: (probs, y)}), ECE in the legend."""
     from matplotlib.figure import Figure  # object API: a notebook's backend is left alone
 
-    from core.runs import atomic_path
+    from core.runs import save_figure
 
     fig = Figure(figsize=(4.5, 4.5), dpi=120)
     ax = fig.subplots()
@@ -108,10 +108,7 @@ def plot_reliability(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: 
     ax.set(xlabel="confidence of the top answer", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1), title=title)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    return path
+    return save_figure(fig, path)  # 120 dpi, as the figure
 
 
 def _check(scores: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

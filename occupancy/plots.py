@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from core.runs import atomic_path
+from core.runs import save_figure
 
 
 def _panel(ax, summaries: Mapping[str, pd.DataFrame], pattern: str, title: str) -> None:
@@ -32,13 +32,6 @@ def _panel(ax, summaries: Mapping[str, pd.DataFrame], pattern: str, title: str) 
     ax.grid(axis="x", alpha=0.3)
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
-    return path
-
-
 def plot_occupancy(summaries: Mapping[str, pd.DataFrame], path: str | Path) -> Path:
     """Two panels (marginal psi[species], conditional psi[target | ...]); one colour per summary."""
     fig = Figure(figsize=(13, 5.4), layout="constrained")
@@ -48,7 +41,7 @@ def plot_occupancy(summaries: Mapping[str, pd.DataFrame], path: str | Path) -> P
     handles, labels = axes[0].get_legend_handles_labels()
     # below the panels: inside them it hides intervals once there are more than two or three data sets
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_predictive_check(check: pd.DataFrame, replicated: Mapping[tuple[str, str], np.ndarray],
@@ -69,4 +62,4 @@ def plot_predictive_check(check: pd.DataFrame, replicated: Mapping[tuple[str, st
         ax.set_visible(False)
     fig.suptitle("Posterior predictive check: replicated (bars) vs observed (line)")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -13,7 +13,7 @@ from sklearn.metrics import ConfusionMatrixDisplay
 from heads.pipeline import HeadPipeline, sequence_targets
 from heads.rollup import rollup_summary
 from zoo.metrics import classification_report
-from core.runs import atomic_path
+from core.runs import save_figure
 
 
 def sequence_meta(records: pd.DataFrame, sequence_ids: Sequence | None = None, empty_class: str | None = None) -> pd.DataFrame:
@@ -72,13 +72,6 @@ def prediction_frame(records: pd.DataFrame, probs: np.ndarray, classes: Sequence
     return pd.concat([out, pd.DataFrame(probs, columns=[f"p_{c}" for c in classes])], axis=1)
 
 
-def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
-    return path
-
-
 def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: str | Path, title: str) -> Path:
     """Counts, coloured by their share of the true class's row (recall), scikit-learn's display."""
     cm = np.asarray(cm)
@@ -95,7 +88,7 @@ def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: str | Path, tit
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_history(history: pd.DataFrame, path: str | Path) -> Path:
@@ -110,4 +103,4 @@ def plot_history(history: pd.DataFrame, path: str | Path) -> Path:
     right.set_xlabel("epoch")
     right.set_ylabel("valid accuracy (images)")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

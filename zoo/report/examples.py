@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from zoo.images import load_image, to_model_input
 from zoo.predict import load_run
-from core.runs import atomic_path
+from core.runs import save_figure
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,5 @@ def plot_examples(run_dir: Path, path: Path, split: str = "valid", per_class: in
                          color="tab:red" if row["pred"] != label else "black")
     fig.suptitle(f"{run_dir.name}: {split} examples (a mistake first where there is one), top-3 answer, "
                  "Grad-CAM of the predicted class", fontsize=9)
-    path = Path(path)
-    with atomic_path(path) as tmp:  # photos: JPEG, a tenth of a PNG's bytes
-        fig.savefig(tmp, format="jpeg", dpi=90, pil_kwargs={"quality": 82, "optimize": True})
-    return path
+    # photos: JPEG (the caller's .jpg), a tenth of a PNG's bytes
+    return save_figure(fig, path, dpi=90, pil_kwargs={"quality": 82, "optimize": True})

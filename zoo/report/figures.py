@@ -9,18 +9,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from core.runs import atomic_path
+from core.runs import save_figure
 
 POLICY_STYLES = {"planned": ("tab:green", "o"), "random_photos": ("tab:blue", "s"),
                  "random_sequences": ("tab:orange", "^")}
 
 
 def save(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        # no timestamp in the file, so the same inputs give the same bytes
-        fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None})
-    return path
+    # no software stamp in the file, so the same inputs give the same bytes
+    return save_figure(fig, path, metadata={"Software": None})
 
 
 def plot_deviation(dev: pd.DataFrame, path: str | Path, title: str = "Deviation from the ground-truth fit") -> Path:
