@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,14 +72,19 @@ class OccupancyModel:
     loglik: pt.TensorVariable  # (site, state)
     eta_detection: pt.TensorVariable  # (species, site, occasion) logit(p)
     standardisation: dict = field(default_factory=dict)
+    _state_function: Any = field(default=None, init=False, repr=False)
 
     def compile_state_function(self):
-        """f(point) -> (log_psi, loglik, eta_detection) as numpy, point = {free variable name: value}."""
-        inputs = {rv: rv.type(name=rv.name) for rv in self.model.free_RVs}
-        outs = pytensor.graph_replace([self.log_psi, self.loglik, self.eta_detection], inputs, strict=False)
-        fn = pytensor.function(list(inputs.values()), outs, on_unused_input="ignore")
-        names = [rv.name for rv in inputs]
-        return lambda point: fn(*[point[n] for n in names])
+        """f(point) -> (log_psi, loglik, eta_detection) as numpy, point = {free variable name: value}.
+
+        Compiled once per model: the derived quantities and the predictive check both read it."""
+        if self._state_function is None:
+            inputs = {rv: rv.type(name=rv.name) for rv in self.model.free_RVs}
+            outs = pytensor.graph_replace([self.log_psi, self.loglik, self.eta_detection], inputs, strict=False)
+            fn = pytensor.function(list(inputs.values()), outs, on_unused_input="ignore")
+            names = [rv.name for rv in inputs]
+            self._state_function = lambda point: fn(*[point[n] for n in names])
+        return self._state_function
 
 
 def interaction_terms(species: tuple[str, ...], interactions) -> list[tuple[int, ...]]:
