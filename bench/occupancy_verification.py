@@ -60,6 +60,8 @@ def config(args):
     cfg.sampler.pop("defaults", None)
     if getattr(args, "false_rate", None):
         cfg.prior.false_rate = list(args.false_rate)
+    if getattr(args, "site_detection_sd", None) is not None:
+        cfg.prior.site_detection_sd = args.site_detection_sd
     return cfg
 
 
@@ -107,6 +109,8 @@ def main(argv=None):
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--false-rate", type=float, nargs=2, default=None, metavar=("A", "B"),
                         help="Beta prior of the false-label rates instead of prior/default.yaml's (an ablation)")
+    parser.add_argument("--site-detection-sd", type=float, default=None,
+                        help="prior scale of the site effect on detection instead of prior/default.yaml's; 0 = none")
     parser.add_argument("--render", action="store_true", help="only redraw <out>.md and <out>.png from <out>.json")
     args = parser.parse_args(argv)
     if args.render:

@@ -62,11 +62,13 @@ def detection_frequency_check(occ_model, idata, n_draws: int = 200, seed: int = 
     values = {n: post[n].values.reshape(n_chain * n_draw, *post[n].shape[2:]) for n in names}
     for i, flat in enumerate(picks):
         point = {n: values[n][flat] for n in names}
-        log_psi, loglik, eta = fn(point)
+        log_psi, loglik, eta, site_sd = fn(point)
         site_post = np.exp(log_softmax(log_psi + loglik, axis=1))  # (N, M)
         state = np.array([rng.choice(len(states), p=row / row.sum()) for row in site_post])
         z = states[state]  # (N, S)
-        p = 1.0 / (1.0 + np.exp(-np.broadcast_to(eta, data.y.shape)))  # (S, N, J)
+        # each site's detection effect is drawn afresh from its fitted distribution (a mixed predictive)
+        effect = site_sd[:, None, None] * rng.standard_normal(data.y.shape[:2])[:, :, None]
+        p = 1.0 / (1.0 + np.exp(-(np.broadcast_to(eta, data.y.shape) + effect)))  # (S, N, J)
         y_rep = (rng.random(p.shape) < z.T[:, :, None] * p) & observed_y
         for k, s in enumerate(species):
             replicated[("hard labels", s)][i] = y_rep[k].sum()

@@ -65,6 +65,12 @@ def conditional_occupancy(psi: np.ndarray, states: np.ndarray, species: Sequence
     return psi[..., match & target].sum(-1) / psi[..., match].sum(-1)
 
 
+def mean_detection(eta: np.ndarray, site_sd: np.ndarray, nodes: np.ndarray, log_weights: np.ndarray) -> np.ndarray:
+    """(S, N, J) detection probability averaged over the site effect on logit p (quadrature nodes)."""
+    shifted = eta[..., None] + np.asarray(site_sd)[:, None, None, None] * nodes
+    return (np.exp(log_weights) / (1.0 + np.exp(-shifted))).sum(-1)
+
+
 def posterior_derived(occ_model, idata, conditionals: Sequence[Conditional],
                       max_site_values: float = 2e7) -> tuple[xr.Dataset, pd.DataFrame, xr.Dataset]:
     """Draw-by-draw derived quantities (added to the posterior), the per-site occupancy table, and each
@@ -72,7 +78,8 @@ def posterior_derived(occ_model, idata, conditionals: Sequence[Conditional],
     InferenceData's log_likelihood group, so `az.loo` and `az.compare` work on a fit.
 
     Site-level psi are averaged over sites (with no occupancy covariate they are all equal; with
-    covariates this is the average over the study's sites). p is averaged over observed site-occasions.
+    covariates this is the average over the study's sites). p is averaged over observed site-occasions and
+    over the site effect on detection (the detection probability of a site drawn at random).
     """
     post = idata.posterior
     fn = occ_model.compile_state_function()
@@ -90,12 +97,12 @@ def posterior_derived(occ_model, idata, conditionals: Sequence[Conditional],
     values = {n: post[n].values for n in names}
     for c in range(n_chain):
         for d in range(n_draw):
-            log_psi, loglik, eta = fn({n: values[n][c, d] for n in names})
+            log_psi, loglik, eta, site_sd = fn({n: values[n][c, d] for n in names})
             psi = np.exp(log_psi)  # (N, M)
             psi_m[c, d] = marginal_occupancy(psi, states).mean(0)
             for k, cond in enumerate(conditionals):
                 psi_c[c, d, k] = conditional_occupancy(psi, states, species, cond).mean(0)
-            p = 1.0 / (1.0 + np.exp(-eta))
+            p = mean_detection(eta, site_sd, occ_model.nodes, occ_model.log_weights)
             p_m[c, d] = (p * observed[None]).sum((1, 2)) / max(observed.sum(), 1)
             site_ll[c, d] = logsumexp(log_psi + loglik, axis=1)
             if d % thin == 0:

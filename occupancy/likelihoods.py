@@ -1,11 +1,14 @@
 """Log-likelihood of each observation stream given every latent occupancy state (PyTensor).
 
-All functions return (site, state) matrices: log P(stream data of site i | z_i = state m). They are
-summed over streams and combined with log psi(m) by a log-sum-exp over the 2^S states, so the latent
-states are marginalised exactly. Equations: docs/occupancy.md.
+Each stream returns, per species and site, log P(stream data | z_s = 0) and log P(stream data |
+z_s = 1) at every node of the site's detection effect. `combine_streams` adds the streams, sums the
+site effect out by Gauss-Hermite quadrature and gives (site, state) matrices, which are combined with
+log psi(m) by a log-sum-exp over the 2^S states, so the latent states are marginalised exactly.
+Equations: docs/occupancy.md.
 
 Detection is parameterised by eta = logit(p), p = Pr(the species is photographed at least once in an
-occasion when present). Classified sites are read at the sequence level with the species' use of each
+occasion when present); logit p of species s at site i is eta + sd_s * e_is with e_is ~ Normal(0, 1):
+sites differ in how often they see a species they hold (a trail it follows, a camera it passes by). Classified sites are read at the sequence level with the species' use of each
 occasion summed out (`sequence_stream`), so the likelihood does not depend on how many photos a visit
 produces.
 """
@@ -26,40 +29,68 @@ def state_matrix(n_species: int) -> np.ndarray:
     return ((m[:, None] >> np.arange(n_species)[None, :]) & 1).astype(float)
 
 
-def hard_stream(y: np.ndarray, eta: pt.TensorVariable, states: np.ndarray):
+def site_effect_nodes(sd_given: bool, n_nodes: int = 15) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes and log weights for a standard normal site effect; one node at 0 without it."""
+    if not sd_given:
+        return np.zeros(1), np.zeros(1)
+    t, w = np.polynomial.hermite.hermgauss(n_nodes)
+    return np.sqrt(2.0) * t, np.log(w / np.sqrt(np.pi))
+
+
+def _per_site_sums(eta) -> bool:
+    """eta (S, 1, 1, K): no detection covariate, so occasions can be summed per site first."""
+    return eta.type.broadcastable[1:3] == (True, True)
+
+
+def hard_stream(y: np.ndarray, eta: pt.TensorVariable):
     """Labels taken as truth (manual, or naive classifier labels). y: (S, N, J) with NaN missing.
 
-    Given z_s = 1: Bernoulli(p) per observed occasion; given z_s = 0: any detection is impossible
-    (handled by the constant `impossible` mask, so no log(0) enters the graph). eta is (S, N, J), or
-    (S, 1, 1) without detection covariates, in which case detections are summed per site first.
+    eta: logit p per node of the site effect, (S, N, J, K) or (S, 1, 1, K) without detection
+    covariates (detections are then summed per site first). Returns (absent, present): (S, N)
+    log Pr(y | z_s = 0), which is 0 or IMPOSSIBLE (a detection where the species is absent), and
+    (S, N, K) log Pr(y | z_s = 1, node k): Bernoulli(p) per observed occasion.
     """
     observed = ~np.isnan(y)
     y0 = np.where(observed, y, 0.0)
     log_not = -pt.softplus(eta)  # log(1 - p)
     log_det = pt.log1mexp(pt.minimum(log_not, -RATE_FLOOR))
-    if eta.type.broadcastable[1:] == (True, True):
+    if _per_site_sums(eta):
         # sufficient statistics: detections and non-detections per species and site
         n_det, n_non = y0.sum(axis=2), ((1 - y0) * observed).sum(axis=2)  # (S, N)
-        ll_present = n_det * log_det[:, :, 0] + n_non * log_not[:, :, 0]
+        present = n_det[:, :, None] * log_det[:, :, 0, :] + n_non[:, :, None] * log_not[:, :, 0, :]
     else:
-        ll_present = pt.sum(np.where(observed, 1.0, 0.0) * (y0 * log_det + (1 - y0) * log_not), axis=2)  # (S, N)
-    detected = (y0 > 0).any(axis=2).T  # (N, S)
-    impossible = (detected[:, None, :] & (states[None, :, :] == 0)).any(axis=2)  # (N, M)
-    return pt.dot(ll_present.T, states.T) + np.where(impossible, -np.inf, 0.0)
+        mask = np.where(observed, 1.0, 0.0)[..., None]
+        present = pt.sum(mask * (y0[..., None] * log_det + (1 - y0[..., None]) * log_not), axis=2)  # (S, N, K)
+    absent = np.where((y0 > 0).any(axis=2), IMPOSSIBLE, 0.0)  # (S, N)
+    return absent, present
 
 
-def score_stream(log_lr: np.ndarray, eta: pt.TensorVariable, states: np.ndarray):
+def score_stream(log_lr: np.ndarray, eta: pt.TensorVariable):
     """Calibrated scores as evidence: P(data | z_s) is proportional to z_s p LR + (1 - z_s p).
 
     log_lr: (S, N, J) log likelihood ratio of 'species detected' vs 'not detected'; NaN = missing.
+    eta: (S, N, J, K). Returns (absent, present) as `hard_stream` (absent: log 1 = 0).
     """
     observed = ~np.isnan(log_lr)
-    lr0 = np.where(observed, log_lr, 0.0)
+    lr0 = np.where(observed, log_lr, 0.0)[..., None]
     log_not = -pt.softplus(eta)
     log_det = pt.log1mexp(pt.minimum(log_not, -RATE_FLOOR))
     per_occasion = pt.logaddexp(log_not, log_det + lr0)
-    ll_present = pt.sum(np.where(observed, 1.0, 0.0) * per_occasion, axis=2)  # (S, N); absent -> log 1 = 0
-    return pt.dot(ll_present.T, states.T)
+    present = pt.sum(np.where(observed, 1.0, 0.0)[..., None] * per_occasion, axis=2)  # (S, N, K)
+    return np.zeros(log_lr.shape[:2]), present
+
+
+def combine_streams(streams, log_weights: np.ndarray, states: np.ndarray):
+    """(site, state) log-likelihood from per-stream (absent (S, N), present (S, N, K)) pairs.
+
+    Streams are independent given z and the site effect; the site effect (one per species and site,
+    K quadrature nodes) is summed out per species after the streams' log-likelihoods are added, so a
+    site seen by two streams shares one effect.
+    """
+    absent = sum(a for a, _ in streams)
+    present = sum(p for _, p in streams)
+    present = pt.logsumexp(present + log_weights[None, None, :], axis=2)  # (S, N)
+    return pt.dot(present.T, states.T) + pt.dot(pt.as_tensor(absent).T, 1 - states.T)
 
 
 def negative_binomial_logpmf(m, mean, var):
@@ -99,7 +130,8 @@ def unit_loglik(m, exposure, hit, miss, confirmed, true_mean, true_dispersion, f
 def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, false_rate, false_dispersion, n_sites: int):
     """Classifier labels of sequences at classified sites, one site-occasion ("unit") and species at a time.
 
-    ev: `SequenceEvidence` (P units); eta: (S, N, J) logit p, or (S, 1, 1). Per species s (all (S,)):
+    ev: `SequenceEvidence` (P units); eta: (S, N, J, K) logit p per node of the site effect, or
+    (S, 1, 1, K). Per species s (all (S,)):
     true_mean, true_dispersion = the number X of s's own sequences labelled s in an occasion s used
     (negative binomial, variance mean + dispersion mean^2: visits come in overdispersed numbers of
     sequences, and X = 0 is a visit the classifier missed entirely); false_rate = Pr(a sequence of
@@ -114,7 +146,8 @@ def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, fals
       by their label, site or occasion leaves it unbiased;
     - a verified sequence that shows s (any label) makes w_ps = 0 impossible.
     Species are independent given z (a sequence's other-species labels count as false labels of s).
-    Returns (S, N) pairs (log Pr(data | z_s = 0), log Pr(data | z_s = 1)) per site.
+    Returns (absent, present) as `hard_stream`: (S, N) log Pr(data | z_s = 0) and (S, N, K)
+    log Pr(data | z_s = 1, node k) per site.
     """
     P = ev.n_units
     if P == 0:
@@ -127,15 +160,15 @@ def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, fals
     exposure = false_label_exposure(ev.n_sequences[:, None], ev.label_count, ev.verified_miss)  # (P, S)
     ll_used, ll_unused = unit_loglik(m, exposure.T, hit, miss, ev.confirmed.T, true_mean[:, None],
                                      true_dispersion[:, None], false_rate[:, None], false_dispersion[:, None])
-    if eta.type.broadcastable[1:] == (True, True):
-        eta_units = pt.broadcast_to(eta[:, :, 0], (eta.shape[0], P))
+    if _per_site_sums(eta):
+        eta_units = pt.broadcast_to(eta[:, 0, 0, None, :], (eta.shape[0], P, eta.shape[3]))
     else:
-        eta_units = eta[:, ev.unit_site, ev.unit_occasion]
+        eta_units = eta[:, ev.unit_site, ev.unit_occasion, :]  # (S, P, K)
     log_p, log_q = pt.log1mexp(pt.minimum(-pt.softplus(eta_units), -RATE_FLOOR)), -pt.softplus(eta_units)
-    ll_present = pt.logaddexp(log_p + ll_used, log_q + ll_unused)  # (S, P)
+    ll_present = pt.logaddexp(log_p + ll_used[:, :, None], log_q + ll_unused[:, :, None])  # (S, P, K)
     to_site = np.zeros((P, n_sites))
     to_site[np.arange(P), ev.unit_site] = 1.0
-    return pt.dot(ll_unused, to_site), pt.dot(ll_present, to_site)
+    return pt.dot(ll_unused, to_site), pt.tensordot(ll_present, to_site, axes=[[1], [0]]).dimshuffle(0, 2, 1)
 
 
 def occupancy_log_psi(eta_terms: pt.TensorVariable, term_design: np.ndarray):

@@ -19,7 +19,8 @@ import pytensor
 import pytensor.tensor as pt
 
 from occupancy.histories import DetectionData
-from occupancy.likelihoods import hard_stream, occupancy_log_psi, score_stream, sequence_stream, state_matrix
+from occupancy.likelihoods import (combine_streams, hard_stream, occupancy_log_psi, score_stream, sequence_stream,
+                                  site_effect_nodes, state_matrix)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class PriorSpec:
     false_rate: tuple[float, float] = (1.0, 50.0)  # Beta: Pr(a sequence of another class is labelled s), mean 0.02
     count_sd: float = 1.5  # log-scale sd of the own-label count mean per used occasion (around 3)
     dispersion_sd: float = 1.0  # half-normal sd of the label counts' overdispersion (0 = Poisson)
+    site_detection_sd: float = 1.0  # half-normal sd of the sd of logit p between sites; 0 = every site detects alike
 
     def __post_init__(self):
         for name in ("natural_sd", "interaction_sd", "detection_sd", "slope_sd", "count_sd", "dispersion_sd"):
@@ -45,6 +47,8 @@ class PriorSpec:
         if len(value) != 2 or not min(value) > 0:
             raise ValueError(f"prior false_rate must be two Beta shape parameters > 0, got {list(value)}")
         object.__setattr__(self, "false_rate", value)
+        if not self.site_detection_sd >= 0:
+            raise ValueError(f"prior site_detection_sd must be >= 0 (0 = no site effect), got {self.site_detection_sd}")
         if self.penalty is not None and not self.penalty > 0:
             raise ValueError(f"prior penalty must be > 0 (or null), got {self.penalty}")
 
@@ -70,17 +74,21 @@ class OccupancyModel:
     states: np.ndarray  # (state, species)
     log_psi: pt.TensorVariable  # (site, state), or (1, state) without occupancy covariates
     loglik: pt.TensorVariable  # (site, state)
-    eta_detection: pt.TensorVariable  # (species, site, occasion) logit(p)
+    eta_detection: pt.TensorVariable  # (species, site, occasion) logit(p) of a site with a median site effect
+    site_detection_sd: pt.TensorVariable  # (species,) sd of the site effect on logit(p); zeros without it
+    nodes: np.ndarray  # (K,) Gauss-Hermite nodes of the standard normal site effect
+    log_weights: np.ndarray  # (K,)
     standardisation: dict = field(default_factory=dict)
     _state_function: Any = field(default=None, init=False, repr=False)
 
     def compile_state_function(self):
-        """f(point) -> (log_psi, loglik, eta_detection) as numpy, point = {free variable name: value}.
+        """f(point) -> (log_psi, loglik, eta_detection, site_detection_sd) as numpy, point = {free variable: value}.
 
         Compiled once per model: the derived quantities and the predictive check both read it."""
         if self._state_function is None:
             inputs = {rv: rv.type(name=rv.name) for rv in self.model.free_RVs}
-            outs = pytensor.graph_replace([self.log_psi, self.loglik, self.eta_detection], inputs, strict=False)
+            outs = pytensor.graph_replace([self.log_psi, self.loglik, self.eta_detection, self.site_detection_sd],
+                                          inputs, strict=False)
             fn = pytensor.function(list(inputs.values()), outs, on_unused_input="ignore")
             names = [rv.name for rv in inputs]
             self._state_function = lambda point: fn(*[point[n] for n in names])
@@ -186,22 +194,30 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
             beta_p = pm.Normal("beta_p", 0.0, prior.sd("slope"), dims=("species", "p_covariate"))
             eta = eta + pt.tensordot(beta_p, np.stack(det_x, axis=0), axes=[[1], [0]])
         eta_full = pt.broadcast_to(eta, (S, N, J))
+        # sites differ in how well they detect a species they hold: a site effect on logit p, summed out
+        nodes, log_weights = site_effect_nodes(prior.site_detection_sd > 0)
+        if prior.site_detection_sd > 0:
+            site_sd = pm.HalfNormal("detection_site_sd", sigma=prior.site_detection_sd, dims="species")
+        else:
+            site_sd = pt.zeros(S)
+        eta_nodes = eta[..., None] + site_sd[:, None, None, None] * nodes  # (S, N|1, J|1, K)
 
-        loglik = hard_stream(data.y, eta, states)
+        streams = [hard_stream(data.y, eta_nodes)]
         if data.score_log_lr is not None:
-            loglik = loglik + score_stream(data.score_log_lr, eta_full, states)
+            streams.append(score_stream(data.score_log_lr, pt.broadcast_to(eta_nodes, (S, N, J, len(nodes)))))
         if data.sequences is not None:
             true_mean, true_dispersion, false_rate, false_dispersion = _classifier_parameters(prior)
             ev = data.sequences
             if ev.random_negatives.sum():  # a random verified sample counts false labels directly
                 pm.Binomial("random_false_labels", n=ev.random_negatives, p=false_rate, observed=ev.random_false_labels,
                             dims="species")
-            seq = sequence_stream(ev, eta, true_mean, true_dispersion, false_rate, false_dispersion, N)
+            seq = sequence_stream(ev, eta_nodes, true_mean, true_dispersion, false_rate, false_dispersion, N)
             if seq is not None:
-                absent, present = seq  # (S, N) each
-                loglik = loglik + pt.dot(present.T, states.T) + pt.dot(absent.T, 1 - states.T)  # no difference: IMPOSSIBLE is huge
+                streams.append(seq)
+        loglik = combine_streams(streams, log_weights, states)
         pm.Potential("occupancy_loglik", pt.sum(pt.logsumexp(log_psi + loglik, axis=1)))
-    return OccupancyModel(model, data, spec, term_names, design, states, log_psi, loglik, eta_full, standardisation)
+    return OccupancyModel(model, data, spec, term_names, design, states, log_psi, loglik, eta_full,
+                          pt.as_tensor(site_sd), nodes, log_weights, standardisation)
 
 
 def _classifier_parameters(prior: PriorSpec):

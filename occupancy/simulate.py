@@ -209,6 +209,7 @@ def simulate_bursty(
     detection: Mapping[str, float] | None = None,
     confusion: np.ndarray | None = None,
     false_site_sd: float = 1.0,
+    detection_site_sd: float = 0.0,
     classified_fraction: float = 0.5,
     verified_fraction: float = 0.1,
     score_separation: float | Mapping[str, float] = 3.0,
@@ -226,6 +227,8 @@ def simulate_bursty(
       from the confusion row of its true class; for non-focal sequences the off-diagonal rates are
       scaled by a per-site lognormal factor (sd `false_site_sd`: people read as chamois on one trail,
       cows on another);
+    - sites differ in detection: logit p of species s at site i is logit p_s plus a Normal(0,
+      `detection_site_sd`) site effect (a camera on the trail a species follows, or beside it);
     - verification draws photos at random (`verified_fraction`), and a verified photo's sequence
       counts as verified.
     Records are photos with `sequence_id`; scores are per sequence (calibrated under the sequence mix).
@@ -245,9 +248,11 @@ def simulate_bursty(
         other_row[:S] *= factor
         other_row[S] = max(1.0 - other_row[:S].sum(), 0.0)
         other_row /= other_row.sum()
+        site_p = {s: 1.0 / (1.0 + np.exp(-(np.log(detection[s] / (1 - detection[s])) + rng.normal(0.0, detection_site_sd))))
+                  for s in species}
         for j in range(n_occasions):
             for k, s in enumerate(species):
-                if z[i, k] and rng.random() < detection[s]:
+                if z[i, k] and rng.random() < site_p[s]:
                     n = int(rng.choice(pattern.sequences_per_use[s]))
                     rows += [(i, j, k, rng.choice(S + 1, p=conf[k])) for _ in range(n)]
             n_other = int(traffic[j % len(traffic)]) if len(traffic) else 0

@@ -8,7 +8,7 @@ from scipy.stats import nbinom
 
 from occupancy.derived import Conditional, conditional_occupancy, conditional_set, marginal_occupancy, state_probabilities
 from occupancy.histories import DetectionData
-from occupancy.likelihoods import state_matrix
+from occupancy.likelihoods import site_effect_nodes, state_matrix
 from occupancy.sequences import SequenceEvidence
 from occupancy.model import ModelSpec, PriorSpec, build_model, term_design_matrix
 
@@ -21,8 +21,10 @@ CLASSIFIER = {"true_label_mean": np.array([2.5, 6.0]), "true_label_dispersion": 
               "false_label_dispersion": np.array([0.6, 0.2])}
 
 
-def point(f, alpha, classifier=False):
+def point(f, alpha, classifier=False, site_sd=None):
     values = {"f": np.asarray(f, float), "alpha": np.asarray(alpha, float)}
+    if site_sd is not None:
+        values["detection_site_sd"] = np.asarray(site_sd, float)
     return {**values, **CLASSIFIER} if classifier else values
 
 
@@ -56,22 +58,33 @@ def unit_likelihood(z, s, unit, p):
     return total
 
 
-def direct_site_loglik(y, log_lr, units, f, alpha):
-    """log sum_z psi(z) P(data | z), written out occasion by occasion for one site."""
-    p = expit(np.asarray(alpha))
-    total = 0.0
-    for z in itertools.product((0, 1), repeat=2):
-        like = 1.0
-        for j in range(y.shape[1]):
-            for s in range(2):
-                if not np.isnan(y[s, j]):
-                    like *= z[s] * p[s] if y[s, j] == 1 else 1 - z[s] * p[s]
-                if log_lr is not None and not np.isnan(log_lr[s, j]):
-                    like *= z[s] * p[s] * np.exp(log_lr[s, j]) + (1 - z[s] * p[s])
-        for unit in units:
-            for s in range(2):
-                like *= unit_likelihood(z, s, unit, p)
-        total += psi_of_state(f, z) * like
+def species_likelihood(s, present, p, y, log_lr, units):
+    """Pr(site data on species s | z_s = present, detection p), occasion by occasion and unit by unit."""
+    z = [0, 0]
+    z[s] = int(present)
+    pp = [p, p]
+    like = 1.0
+    for j in range(y.shape[1]):
+        if not np.isnan(y[s, j]):
+            like *= z[s] * p if y[s, j] == 1 else 1 - z[s] * p
+        if log_lr is not None and not np.isnan(log_lr[s, j]):
+            like *= z[s] * p * np.exp(log_lr[s, j]) + (1 - z[s] * p)
+    for unit in units:
+        like *= unit_likelihood(z, s, unit, pp)
+    return like
+
+
+def direct_site_loglik(y, log_lr, units, f, alpha, site_sd=(0.0, 0.0), integrate=None):
+    """log sum_z psi(z) P(data | z): the site effect e_s ~ N(0, 1) on logit p is integrated per species
+    (by `integrate`, a function of the integrand; default the model's Gauss-Hermite nodes)."""
+    if integrate is None:
+        nodes, log_weights = site_effect_nodes(True)
+        integrate = lambda g: sum(np.exp(lw) * g(e) for e, lw in zip(nodes, log_weights))  # noqa: E731
+    like = {}
+    for s in range(2):
+        like[s, 0] = species_likelihood(s, False, expit(alpha[s]), y, log_lr, units)
+        like[s, 1] = integrate(lambda e: species_likelihood(s, True, expit(alpha[s] + site_sd[s] * e), y, log_lr, units))
+    total = sum(psi_of_state(f, z) * like[0, z[0]] * like[1, z[1]] for z in itertools.product((0, 1), repeat=2))
     return np.log(total)
 
 
@@ -104,27 +117,44 @@ def make_data(with_classifier=False, with_scores=False):
     return DetectionData(species=SPECIES, sites=("a", "b", "c"), occasions=("1", "2", "3"), y=y, **kw)
 
 
+@pytest.mark.parametrize("site_sd", [None, (0.7, 1.3)])
 @pytest.mark.parametrize("with_classifier,with_scores", [(False, False), (True, False), (False, True)])
-def test_marginalised_likelihood_matches_direct_sum_over_states(with_classifier, with_scores):
+def test_marginalised_likelihood_matches_direct_sum_over_states(with_classifier, with_scores, site_sd):
     data = make_data(with_classifier, with_scores)
-    occ = build_model(data, ModelSpec(interactions=(("lynx", "deer"),)))
+    prior = PriorSpec(site_detection_sd=0.0 if site_sd is None else 1.0)
+    occ = build_model(data, ModelSpec(interactions=(("lynx", "deer"),), prior=prior))
     f, alpha = np.array([0.3, -0.4, 0.8]), np.array([-0.2, 0.5])
-    log_psi, loglik, _ = occ.compile_state_function()(point(f, alpha, with_classifier))
+    values = point(f, alpha, with_classifier, site_sd)
+    log_psi, loglik, _, _ = occ.compile_state_function()(values)
     model_site = logsumexp(log_psi + loglik, axis=1)
     for i in range(3):
         units = [u for u in UNITS if u["site"] == i] if with_classifier else []
         expected = direct_site_loglik(data.y[:, i], None if data.score_log_lr is None else data.score_log_lr[:, i],
-                                      units, f, alpha)
+                                      units, f, alpha, site_sd or (0.0, 0.0))
         assert model_site[i] == pytest.approx(expected, rel=1e-9, abs=1e-9)
     # and the model's total log density adds exactly these site terms to the priors
     logp = occ.model.compile_logp(vars=[occ.model["occupancy_loglik"]], jacobian=False, sum=True)
     start = occ.model.initial_point()
-    for name, value in point(f, alpha, with_classifier).items():
+    for name, value in values.items():
         rv = occ.model[name]
         transform = occ.model.rvs_to_transforms.get(rv)
         key = occ.model.rvs_to_values[rv].name
         start[key] = transform.forward(value).eval() if transform is not None else value
     assert logp(start) == pytest.approx(model_site.sum(), rel=1e-9)
+
+
+def test_site_effect_quadrature_matches_adaptive_integration():
+    """The model's Gauss-Hermite nodes are enough: a site's likelihood matches scipy's adaptive integral."""
+    from scipy.integrate import quad
+    from scipy.stats import norm
+
+    data = make_data(with_classifier=True)
+    f, alpha, site_sd = np.array([0.3, -0.4, 0.8]), np.array([-0.2, 0.5]), (0.7, 1.3)
+    adaptive = lambda g: quad(lambda e: g(e) * norm.pdf(e), -10, 10, epsabs=1e-13)[0]  # noqa: E731
+    for i in range(3):
+        units = [u for u in UNITS if u["site"] == i]
+        exact = direct_site_loglik(data.y[:, i], None, units, f, alpha, site_sd, integrate=adaptive)
+        assert direct_site_loglik(data.y[:, i], None, units, f, alpha, site_sd) == pytest.approx(exact, abs=1e-4)
 
 
 def test_state_probabilities_and_conditionals():
