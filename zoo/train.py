@@ -435,7 +435,14 @@ def finish(trainer: Trainer, records: pd.DataFrame, run_dir: Path, head_cfg, tax
     """Predict every split with the best weights, fit the run's HeadPipeline on validation, write metrics and files."""
     classes = trainer.classes
     labelled = records[records["split"] != ""]
+    started = time.perf_counter()
     logits = trainer.predict_logits(labelled, final=True)
+    # end-to-end throughput as zoo.predict would see it: decoding, resizing and the forward pass(es)
+    inference = {"images": len(labelled), "seconds": time.perf_counter() - started, "device": str(trainer.device),
+                 "batch_size": int(trainer.recipe.eval_batch_size), "test_flip": bool(trainer.recipe.augment.test_flip)}
+    inference["images_per_s"] = inference["images"] / max(inference["seconds"], 1e-9)
+    log.info("inference: %d images in %.1f s (%.1f images/s on %s)", inference["images"], inference["seconds"],
+             inference["images_per_s"], inference["device"])
     by_split = {s: labelled["split"].to_numpy() == s for s in ("train", "valid", "test")}
     head = HeadPipeline.from_config(head_cfg, classes, taxonomy)
     head.fit(logits[by_split["valid"]], labelled[by_split["valid"]], prior_records=prior_source)
@@ -444,7 +451,7 @@ def finish(trainer: Trainer, records: pd.DataFrame, run_dir: Path, head_cfg, tax
     write_json(run_dir / "head.json", head.components_)
     n_bins = head_cfg.calibration.n_bins
     metrics: dict[str, Any] = {"temperature": head.temperature_, "head": head.components_, "classes": classes,
-                               "history": trainer.history, "epochs_run": trainer.epoch}
+                               "history": trainer.history, "epochs_run": trainer.epoch, "inference": inference}
     for split in ("valid", "test"):
         mask = by_split[split]
         if not mask.any():

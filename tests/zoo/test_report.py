@@ -20,6 +20,7 @@ def _fake_train_run(folder, accuracy):
              "most_confused": [{"true": "lynx", "predicted": "renard", "count": 1}],
              "per_class": {c: {"precision": 0.8, "recall": 0.7, "f1": 0.75, "support": 4} for c in CLASSES}}
     (folder / "metrics.json").write_text(json.dumps({"temperature": 1.5, "classes": CLASSES,
+                                                     "inference": {"images": 40, "seconds": 8.0, "images_per_s": 5.0},
                                                      "valid": {"image": block, "sequence": block}}))
     (folder / "config.yaml").write_text("model:\n  name: tf_efficientnet_lite0\n  img_size: 224\ndata:\n  split:\n"
                                         "    kind: authors\nhead:\n  pooling:\n    kind: mean_probs\n  calibration:\n"
@@ -74,6 +75,7 @@ def test_leaderboard_and_per_model_tables_hold_the_runs_numbers(study):
     board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
     assert board["accuracy"].tolist() == [0.9, 0.9] and board["level"].tolist() == ["image", "sequence"]
     assert board["train_min"].iloc[0] == pytest.approx(2.0)  # 30 s + 90 s
+    assert board["infer_img_s"].iloc[0] == pytest.approx(5.0)
     assert board["head"].iloc[0] == "pool mean_probs, temperature"
     assert "| lynx | 0.800 | 0.700 | 0.750 | 4 |" in report
     assert "| psi[lynx] | 0.62 [0.42, 0.82] | 0.60 [0.40, 0.80] | 0.50 [0.30, 0.70] |" in report  # aware, gt, naive

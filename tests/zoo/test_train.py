@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -71,6 +72,8 @@ def test_run_writes_everything(photos, tmp_path):
         assert 0 <= block["accuracy"] <= 1
     assert json.loads((run_dir / "classes.json").read_text()) == ["humain", "lynx", "renard"]
     assert metrics["valid"]["sequence"]["n"] < metrics["valid"]["image"]["n"]
+    labelled = pd.read_parquet(run_dir / "records.parquet").query("split != ''")
+    assert metrics["inference"]["images"] == len(labelled) and metrics["inference"]["images_per_s"] > 0
     best = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=False)
     assert best["temperature"] == metrics["temperature"] > 0
     assert best["model_cfg"]["name"] == "test_efficientnet"

@@ -135,7 +135,8 @@ def _classifiers(runs: list[Run], out: Path, ecological: pd.DataFrame) -> list:
     blocks += [Text("Image- and sequence-level metrics of every run and evaluation split; eco_max_dev: the largest "
                     "deviation of an emulated occupancy fit from the ground truth (naive / uncertainty-aware; ECE: expected "
                     "calibration error, 15 bins; NLL: negative log-likelihood; mistake severity: mean taxonomic "
-                    "distance of the mistakes, 1 genus ... 5 unrelated)."), Table(board)]
+                    "distance of the mistakes, 1 genus ... 5 unrelated; infer_img_s: images per second of the run's final "
+                    "prediction of its labelled photos, decoding included, on the device it trained on)."), Table(board)]
     for run in runs:
         blocks += _per_model(run, out)
     return blocks

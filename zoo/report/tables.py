@@ -123,6 +123,7 @@ def leaderboard(runs: list[Run], n_params: dict[str, float] | None = None,
     rows = []
     for run in runs:
         minutes = float(run.history["seconds"].sum()) / 60 if run.history is not None and "seconds" in run.history else np.nan
+        images_per_s = (run.metrics.get("inference") or {}).get("images_per_s", np.nan)  # runs before it was measured: NaN
         for split in run.splits:
             for level in LEVELS:
                 block = run.metrics[split].get(level)
@@ -133,6 +134,7 @@ def leaderboard(runs: list[Run], n_params: dict[str, float] | None = None,
                     "img_size": OmegaConf.select(run.config, "model.img_size", default=None),
                     "head": _head_options(run.config),
                     "params_M": (n_params or {}).get(run.name, np.nan), "train_min": minutes,
+                    "infer_img_s": images_per_s,
                     "eco_max_dev_naive": eco.get((run.name, "naive"), np.nan),
                     "eco_max_dev_aware": eco.get((run.name, "confusion"), np.nan),
                     "split_kind": OmegaConf.select(run.config, "data.split.kind", default="?"),
