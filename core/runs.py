@@ -87,13 +87,17 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def write_table(path: str | os.PathLike, df) -> Path:
-    """Write a DataFrame as CSV or Parquet (chosen by suffix), atomically."""
+    """Write a DataFrame as CSV or Parquet (chosen by suffix), atomically.
+
+    CSV booleans are written TRUE/FALSE: R's read.csv reads those as logical (pandas' True/False would
+    arrive as text), and pandas reads them back as bool."""
     path = Path(path)
     with atomic_path(path) as tmp:
         if path.suffix == ".parquet":
             df.to_parquet(tmp, index=False)
         else:
-            df.to_csv(tmp, index=False)
+            flags = {c: df[c].map({True: "TRUE", False: "FALSE"}) for c in df.columns if df[c].dtype == bool}
+            (df.assign(**flags) if flags else df).to_csv(tmp, index=False)
     return path
 
 

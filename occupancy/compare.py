@@ -34,7 +34,8 @@ def side_by_side(summaries: dict[str, pd.DataFrame]) -> str:
         for s in summaries.values():
             row = s.set_index("parameter").reindex([p]).iloc[0]
             cells.append("" if pd.isna(row["mean"]) else f"{row['mean']:.2f} ({row['q2.5']:.2f}, {row['q97.5']:.2f})")
-        lines.append(f"| `{p}` | " + " | ".join(cells) + " |")
+        name = p.replace("|", "\\|")  # a bare | would split the table row
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -48,7 +49,10 @@ def main(argv: list[str] | None = None) -> None:
         path = run_dir / "summary.csv"
         if not path.is_file():
             raise SystemExit(f"{run_dir} has no summary.csv: is it an occupancy run directory?")
-        summaries[run_label(run_dir)] = pd.read_csv(path)
+        label = run_label(run_dir)
+        if label in summaries:  # two runs of one label mode: name them by their folders too
+            label = f"{label} ({run_dir.name})"
+        summaries[label] = pd.read_csv(path)
     write_text(args.out / "comparison.md", side_by_side(summaries))
     plot_occupancy(summaries, args.out / "comparison.png")
     print((args.out / "comparison.md").read_text())
