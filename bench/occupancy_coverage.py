@@ -69,7 +69,7 @@ def one_replicate(seed: int, confusion: np.ndarray, args, pattern=None) -> list[
                   detection=DETECTION, confusion=confusion, classified_fraction=0.5, verified_fraction=0.1,
                   score_separation=args.score_separation, conditionals=conds, seed=seed)
     if args.scenario == "bursty":
-        sim = simulate_bursty(pattern, false_site_sd=args.false_site_sd, **common)
+        sim = simulate_bursty(pattern, false_site_sd=args.false_site_sd, detection_site_sd=args.detection_site_sd, **common)
     else:
         sim = simulate(other_rate=args.other_rate, **common)
     sampler = SamplerSpec(backend=args.backend, chains=2, draws=args.draws, tune=args.draws, cores=1, seed=seed)
@@ -113,6 +113,8 @@ def main() -> None:
     parser.add_argument("--scenario", choices=["poisson", "bursty"], default="poisson",
                         help="poisson: the model's own assumptions; bursty: resampled from the real Ain records")
     parser.add_argument("--false-site-sd", type=float, default=1.0, help="bursty: sd of the per-site false-label factor")
+    parser.add_argument("--detection-site-sd", type=float, default=0.0,
+                        help="bursty: sd of a site effect on logit p (the real lynx ground truth fits 0.7-1.8)")
     parser.add_argument("--out", default="bench/results/occupancy_coverage")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -133,7 +135,8 @@ def main() -> None:
     if args.scenario == "bursty":
         setting = ("field-like records (sequences per detection, photos per sequence and non-focal traffic per site "
                    "resampled from the Ain records; one label per sequence from the Ain sequence-level confusion; "
-                   f"false-label rates scaled per site by a lognormal factor, sd {args.false_site_sd}); 10% of the "
+                   f"false-label rates scaled per site by a lognormal factor, sd {args.false_site_sd}; a site effect on "
+                   f"logit p, sd {args.detection_site_sd}); 10% of the "
                    "classified photos verified at random")
     else:
         setting = (f"Poisson events (the model's old assumption), the Ain photo-level confusion, {args.other_rate} "
@@ -156,7 +159,8 @@ def main() -> None:
     lines += ["", "Confusion matrix used (rows: true lynx, deer, chamois, other; columns: predicted):", "",
               "```", np.array2string(confusion, precision=3), "```",
               "", f"Command: `.venv/bin/python bench/occupancy_coverage.py --scenario {args.scenario} --replicates {n} "
-              f"--sites {args.sites} --draws {args.draws} --out {args.out}` ({time.perf_counter() - started:.0f} s)."]
+              f"--sites {args.sites} --draws {args.draws} --detection-site-sd {args.detection_site_sd} --out {args.out}` "
+              f"({time.perf_counter() - started:.0f} s)."]
     write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
 
 
