@@ -112,6 +112,8 @@ def main(argv=None):
     parser.add_argument("--site-detection-sd", type=float, default=None,
                         help="prior scale of the site effect on detection instead of prior/default.yaml's; 0 = none")
     parser.add_argument("--render", action="store_true", help="only redraw <out>.md and <out>.png from <out>.json")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the fits already in <out>.json (same sampler and prior) and run only the missing ones")
     args = parser.parse_args(argv)
     if args.render:
         saved = json.loads(Path(args.out + ".json").read_text())
@@ -125,6 +127,7 @@ def main(argv=None):
     records = load_study_records(cfg.study.records)
     conds = conditional_set(list(cfg.study.species), OmegaConf.to_container(cfg.study.conditionals))
     n_classified = int((records["area"].astype(str) == "ain").sum())
+    done = previous_rows(Path(args.out + ".json"), args) if args.resume else []
     rows = []
     reference, _, secs = run_fit(records, cfg, {"mode": "ground_truth"}, conds)
     log.info("ground truth fitted in %.0f s", secs)
@@ -134,16 +137,17 @@ def main(argv=None):
     base, _, secs = run_fit(records, cfg, confusion_labels(), conds)
     rows.append({"policy": "none", "budget": 0.0, "seed": None, "photos": 0, "seconds": secs, **score(base.summary, reference.summary)})
     workdir = Path(tempfile.mkdtemp(prefix="verification_"))
+    rows += [r for r in done if r["policy"] not in ("naive", "none")]
+    finished = {(r["policy"], r["budget"], r["seed"]) for r in rows}
     for budget in args.budgets:
         jobs = []
-        if "planned" in args.policies:
+        if "planned" in args.policies and ("planned", budget, None) not in finished:
             path, photos = planned_review(records, cfg, base, budget, workdir)
             jobs.append(("planned", None, confusion_labels(path=str(path)), photos))
         for seed in range(args.seeds):
-            if "random_photos" in args.policies:
-                jobs.append(("random_photos", seed, confusion_labels(budget, "photo", seed), None))
-            if "random_sequences" in args.policies:
-                jobs.append(("random_sequences", seed, confusion_labels(budget, "sequence", seed), None))
+            for policy, unit in (("random_photos", "photo"), ("random_sequences", "sequence")):
+                if policy in args.policies and (policy, budget, seed) not in finished:
+                    jobs.append((policy, seed, confusion_labels(budget, unit, seed), None))
         for policy, seed, labels, photos in jobs:
             result, data, secs = run_fit(records, cfg, labels, conds)
             photos = data.notes["n_verified"] if photos is None else photos
@@ -156,6 +160,20 @@ def main(argv=None):
             write_json(Path(args.out + ".json"), {"args": vars(args), "reference": reference.summary.to_dict("records"), "rows": rows})
     write_text(Path(args.out + ".md"), report(rows, args))
     figure(rows, Path(args.out + ".png"))
+
+
+SAMPLER_ARGS = ("backend", "chains", "draws", "tune", "false_rate", "site_detection_sd")
+
+
+def previous_rows(path: Path, args) -> list[dict]:
+    """The fits of an earlier run of this bench, if it used the same sampler and prior (else none)."""
+    if not path.is_file():
+        return []
+    saved = json.loads(path.read_text())
+    differ = [k for k in SAMPLER_ARGS if saved["args"].get(k) != getattr(args, k)]
+    if differ:
+        raise SystemExit(f"--resume: {path} was run with other {differ}; use another --out")
+    return saved["rows"]
 
 
 def report(rows, args) -> str:
@@ -173,7 +191,9 @@ def report(rows, args) -> str:
         f"{args.backend}). Deviation = |posterior mean - ground-truth posterior mean| over the 7 occupancy quantities "
         "(psi of lynx, deer, chamois and psi[lynx | deer, chamois] in its four patterns) and over p of the 5 species; "
         "covered = share of the 7 quantities whose ground-truth mean is inside the fit's 95% interval (mean over seeds). "
-        "Random policies: mean over 5 seeds, 'worst' and 'max' over seeds.",
+        f"Random policies: mean over {args.seeds} seeds, 'worst' and 'max' over seeds. Model: "
+        + ("one p per species (`prior.site_detection_sd=0`)" if getattr(args, "site_detection_sd", None) == 0
+           else "the default (a site effect on detection)") + ".",
         "",
         f"Reference lines: naive (CNN labels as truth) mean {naive['mean_abs_dev']:.3f}, max {naive['max_abs_dev']:.3f} "
         f"(p: {naive['mean_abs_dev_p']:.3f}, {naive['max_abs_dev_p']:.3f}); confusion-aware without any verification "
@@ -185,7 +205,10 @@ def report(rows, args) -> str:
     for r in agg.itertuples():
         lines.append(f"| {r.budget:.1%} | {r.policy} | {r.fits} | {r.photos:.0f} | {r.mean_dev:.3f} | {r.worst_mean_dev:.3f} | "
                      f"{r.max_dev:.3f} | {r.mean_dev_p:.3f} | {r.max_dev_p:.3f} | {r.covered:.2f} | {r.seconds:.0f} |")
-    return "\n".join(lines) + "\n"
+    command = (f"Command: `.venv/bin/python bench/occupancy_verification.py --budgets {' '.join(map(str, args.budgets))} "
+               f"--seeds {args.seeds} --out {args.out}`")
+    note = [getattr(args, "note")] if getattr(args, "note", None) else []
+    return "\n".join(lines + ["", command] + note) + "\n"
 
 
 def figure(rows, path: Path) -> None:
