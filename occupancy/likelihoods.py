@@ -8,9 +8,9 @@ Equations: docs/occupancy.md.
 
 Detection is parameterised by eta = logit(p), p = Pr(the species is photographed at least once in an
 occasion when present); logit p of species s at site i is eta + sd_s * e_is with e_is ~ Normal(0, 1):
-sites differ in how often they see a species they hold (a trail it follows, a camera it passes by). Classified sites are read at the sequence level with the species' use of each
-occasion summed out (`sequence_stream`), so the likelihood does not depend on how many photos a visit
-produces.
+sites differ in how often they see a species they hold (a trail it follows, a camera it passes by).
+Classified sites are read at the sequence level with the species' use of each occasion summed out
+(`sequence_stream`), so the likelihood does not depend on how many photos a visit produces.
 """
 from __future__ import annotations
 
