@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit, logit
 
 from occupancy.derived import Conditional, conditional_occupancy, marginal_occupancy, state_probabilities
 from occupancy.histories import OTHER, OccasionSpec
@@ -248,8 +249,7 @@ def simulate_bursty(
         other_row[:S] *= factor
         other_row[S] = max(1.0 - other_row[:S].sum(), 0.0)
         other_row /= other_row.sum()
-        site_p = {s: 1.0 / (1.0 + np.exp(-(np.log(detection[s] / (1 - detection[s])) + rng.normal(0.0, detection_site_sd))))
-                  for s in species}
+        site_p = {s: expit(logit(detection[s]) + rng.normal(0.0, detection_site_sd)) for s in species}
         for j in range(n_occasions):
             for k, s in enumerate(species):
                 if z[i, k] and rng.random() < site_p[s]:

@@ -31,7 +31,6 @@ R_CLASSES = {
     "predictive_check.csv": {"species": "character", "stream": "character", "observed": "numeric",
                              "replicated_mean": "numeric", "q2.5": "numeric", "q97.5": "numeric", "p_value": "numeric"},
 }
-KNOWN_PROBLEMS = {("sites.csv", "detected")}  # pandas writes True/False, which read.csv leaves as character
 
 # --- R's read.csv, emulated: utils::type.convert on each column (see ?type.convert) ------------------------
 _R_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
@@ -104,8 +103,6 @@ def test_each_table_reads_like_read_csv(run_dir, name):
     assert header == list(R_CLASSES[name]), f"{name} columns {header}"
     columns = dict(zip(header, zip(*rows)))
     for column, cells in columns.items():
-        if (name, column) in KNOWN_PROBLEMS:
-            continue
         assert r_class(list(cells)) == R_CLASSES[name][column], f"{name}.{column} would be read as {r_class(list(cells))}"
         if R_CLASSES[name][column] in ("numeric", "integer"):
             # Python: every cell a float, missing written as an empty cell (read.csv: NA), never nan/None/<NA>
