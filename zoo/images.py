@@ -44,17 +44,22 @@ def find_images(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def load_image(path: str | os.PathLike, data: DataConfig, view: str = "orig") -> np.ndarray:
+def load_image(path: str | os.PathLike, data: DataConfig, view: str = "orig",
+               box: Sequence[float] | None = None) -> np.ndarray:
     """Decode, fit to `data.img_size` (see DataConfig.resize) and return an HxWx3 uint8 array.
 
+    `box` (left, top, right, bottom as fractions of the image) crops the full-resolution decode first.
     Raises OSError/ValueError (PIL's) for unreadable files.
     """
     size = data.img_size
     with Image.open(path) as im:
-        # draft keeps the decoded size >= the requested one, so quality at the model input is unchanged
-        target = size if data.resize == "squash" else round(size / data.crop_pct)
-        im.draft("RGB", (target, target))
+        if box is None:  # a box is a small part of the frame: it needs the full resolution, so no draft
+            # draft keeps the decoded size >= the requested one, so quality at the model input is unchanged
+            target = size if data.resize == "squash" else round(size / data.crop_pct)
+            im.draft("RGB", (target, target))
         im = im.convert("RGB")
+        if box is not None:
+            im = im.crop(pixel_box(box, im.size))
         resample = _RESAMPLE[data.interpolation]
         if data.resize == "squash":
             im = im.resize((size, size), resample)
@@ -66,6 +71,13 @@ def load_image(path: str | os.PathLike, data: DataConfig, view: str = "orig") ->
     elif view != "orig":
         raise ValueError(f"unknown view {view!r}; known: {VIEWS}")
     return np.ascontiguousarray(arr)
+
+
+def pixel_box(box: Sequence[float], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) fractions -> pixels of an image of `size` (width, height), at least 1 px wide."""
+    width, height = size
+    left, top = min(round(box[0] * width), width - 1), min(round(box[1] * height), height - 1)
+    return left, top, max(left + 1, round(box[2] * width)), max(top + 1, round(box[3] * height))
 
 
 def _resize_short_centre_crop(im: Image.Image, size: int, crop_pct: float, resample) -> Image.Image:
@@ -95,13 +107,17 @@ class Failure:
 
 
 class ImageDataset(Dataset):
-    """Images at `paths` for one `view`; an item is (index, uint8 HxWx3 tensor) or (index, Failure)."""
+    """Images at `paths` for one `view` (cropped to `boxes`, one per path, when given); an item is
+    (index, uint8 HxWx3 tensor) or (index, Failure)."""
 
-    def __init__(self, paths: Sequence[str | os.PathLike], data: DataConfig, view: str = "orig"):
+    def __init__(self, paths: Sequence[str | os.PathLike], data: DataConfig, view: str = "orig",
+                 boxes: Sequence[Sequence[float]] | None = None):
         if view not in VIEWS:
             raise ValueError(f"unknown view {view!r}; known: {VIEWS}")
+        if boxes is not None and len(boxes) != len(paths):
+            raise ValueError(f"{len(boxes)} boxes for {len(paths)} images")
         self.paths = [str(p) for p in paths]
-        self.data, self.view = data, view
+        self.data, self.view, self.boxes = data, view, boxes
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -109,7 +125,8 @@ class ImageDataset(Dataset):
     def __getitem__(self, index: int):
         path = self.paths[index]
         try:
-            return index, torch.from_numpy(load_image(path, self.data, self.view))
+            box = self.boxes[index] if self.boxes is not None else None
+            return index, torch.from_numpy(load_image(path, self.data, self.view, box))
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             return index, Failure(index, path, f"{type(exc).__name__}: {exc}")
 
@@ -156,11 +173,12 @@ def _set_threads(threads: int, worker_id: int) -> None:
 
 
 def make_loader(paths: Sequence[str | os.PathLike], data: DataConfig, view: str = "orig", batch_size: int = 32,
-                num_workers: int | None = None, batches: Sequence[Sequence[int]] | None = None) -> DataLoader:
+                num_workers: int | None = None, batches: Sequence[Sequence[int]] | None = None,
+                boxes: Sequence[Sequence[float]] | None = None) -> DataLoader:
     """Batches of `paths` in order; `batches` (lists of positions) fixes their composition instead."""
     num_workers = default_num_workers() if num_workers is None else num_workers
     batching = {"batch_sampler": batches} if batches is not None else {"batch_size": batch_size, "shuffle": False}
-    return DataLoader(ImageDataset(paths, data, view), **batching, num_workers=num_workers,
+    return DataLoader(ImageDataset(paths, data, view, boxes), **batching, num_workers=num_workers,
                       collate_fn=collate_skip_failed, persistent_workers=False,
                       prefetch_factor=4 if num_workers else None)
 
@@ -186,12 +204,12 @@ def forward_batches(forward: Callable[[torch.Tensor], torch.Tensor], paths: Sequ
                     data: DataConfig, view: str = "orig", batch_size: int = 32,
                     batches: Sequence[Sequence[int]] | None = None, num_workers: int | None = None,
                     device: str | torch.device = "cpu", in_workers: bool | None = None,
-                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, list[Failure]]]:
+                    boxes: Sequence[Sequence[float]] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, list[Failure]]]:
     """(positions, forward(batch) on the CPU or None if all failed, failures) for each batch, in order.
 
     in_workers (default: on the CPU with 2+ loader processes) runs `forward` inside the loader processes,
     each with its share of the cores as torch threads (one each with the default of one process per core, up
-    to 8); `forward` must then be picklable where processes are spawned (macOS, Windows).
+    to 8); `forward` must then be picklable where processes are spawned (macOS, Windows). `boxes`: see ImageDataset.
     """
     device = torch.device(device)
     if in_workers is None:  # a forward with `in_loader_processes = False` (ONNX Runtime) prefers its own threads
@@ -202,7 +220,7 @@ def forward_batches(forward: Callable[[torch.Tensor], torch.Tensor], paths: Sequ
     if batches is None:
         batches = [range(i, min(i + batch_size, len(paths))) for i in range(0, len(paths), batch_size)]
     if not in_workers:
-        for batch in make_loader(paths, data, view, num_workers=num_workers, batches=batches):
+        for batch in make_loader(paths, data, view, num_workers=num_workers, batches=batches, boxes=boxes):
             out = None
             if len(batch.indices):
                 with torch.inference_mode():
@@ -210,7 +228,7 @@ def forward_batches(forward: Callable[[torch.Tensor], torch.Tensor], paths: Sequ
             yield batch.indices, out, batch.failed
         return
     num_workers = default_num_workers(forward_in_workers=True) if num_workers is None else num_workers
-    loader = DataLoader(ForwardBatches(ImageDataset(paths, data, view), batches, forward), batch_size=None,
+    loader = DataLoader(ForwardBatches(ImageDataset(paths, data, view, boxes), batches, forward), batch_size=None,
                         num_workers=num_workers, prefetch_factor=2 if num_workers else None,
                         worker_init_fn=_share_cores(num_workers) if num_workers else None)
     for indices, out, failed in loader:
