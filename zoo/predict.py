@@ -11,6 +11,11 @@ Probabilities are the run's fitted head (heads.HeadPipeline in checkpoints/best.
 pooling, roll-up, as configs/head/ set them at training); `_provenance.json` (`head`) and the log say which ran.
 With a roll-up, the sequence table also has rollup_prediction, rollup_level (label, genus, ... none), rollup_score.
 
+With `crops.detections=MD.json` (a MegaDetector batch output file) the boxes of `crops.categories` at or above
+`crops.threshold` are classified instead of whole frames (zoo.crops): FILE's stem + `_crops` has one row per box,
+FILE one row per image (its most confident box; images without a box `empty`, with NaN probabilities) and the
+sequences pool the boxes; docs/formats/megadetector.md.
+
 Work is written as it goes into FILE.parts/ (logits of each finished chunk of images); a restarted run reads
 them, computes only the rest, and writes the same final files atomically, then removes the parts.
 """
@@ -29,7 +34,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from zoo.crops import (CROP_COLUMNS, CropPlan, check_crop_options, count_frames, crop_settings, crops_enabled,
+                       image_table, ordered, plan_crops)
 from zoo.data.times import parse_times
+from zoo import ray_engine
 from zoo.images import find_images, forward_batches
 from zoo.models import create_model, resolve_data_config
 from core.paths import CONFIG_DIR
@@ -218,7 +226,7 @@ def part_rows(media_ids: list[str], logits: np.ndarray | None, error: str = "") 
 
 def label_images(model, data, records: pd.DataFrame, store: PartStore, batch_size: int, num_workers: int | None,
                  device, flush_every: int, max_batches: int | None, progress: bool,
-                 in_workers: bool | None = None) -> bool:
+                 in_workers: bool | None = None, run_batches=forward_batches) -> bool:
     """Label the records not yet in `store`; True when all are done.
 
     Batches are fixed slices of the input, and a restart skips whole finished batches, so every image is
@@ -230,14 +238,15 @@ def label_images(model, data, records: pd.DataFrame, store: PartStore, batch_siz
     if len(no_path) and not no_path.isin(done).all():
         store.write(store.next_number(), part_rows(no_path.tolist(), None, "no image path"))
     ids, paths = records.loc[has_path, "media_id"].tolist(), records.loc[has_path, "path"].astype(str).tolist()
+    boxes = records.loc[has_path, "crop_box"].tolist() if "crop_box" in records else None  # zoo.crops' units
     batches = [list(range(i, min(i + batch_size, len(ids)))) for i in range(0, len(ids), batch_size)]
     todo = [b for b in batches if not all(ids[j] in done for j in b)]
     n_todo = sum(map(len, todo))
     log.info("%d images: %d done before, %d to label", len(records), len(records) - n_todo - len(no_path), n_todo)
     pending: list[pd.DataFrame] = []
     bar = tqdm(total=len(records), initial=len(records) - n_todo, desc="labelling", unit="img", disable=not progress)
-    batches = forward_batches(model, paths, data, batches=todo, num_workers=num_workers, device=device,
-                              in_workers=in_workers) if todo else []
+    batches = run_batches(model, paths, data, batches=todo, num_workers=num_workers, device=device,
+                          in_workers=in_workers, boxes=boxes) if todo else []  # run_batches: engine=local or ray
     for i, (indices, logits, failed) in enumerate(batches):
         if failed:
             pending.append(part_rows([ids[f.index] for f in failed], None, [f.error for f in failed]))
@@ -265,29 +274,68 @@ def failed_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}_failed.csv")
 
 
+def crops_path(output: Path) -> Path:
+    return output.with_name(f"{output.stem}_crops{output.suffix}")
+
+
+IMAGE_KEEP = ("media_id", "path", "area", "site", "camera", "timestamp", "sequence_id", "frame")
+
+
 def finish(records: pd.DataFrame, parts: pd.DataFrame, classes: list[str], head, output: Path
            ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Apply the run's fitted head to the labelled images' logits; write the images, sequences and failures."""
+    ok, errors, logits = _labelled(parts, records["media_id"], len(classes))
+    failed = records.loc[~ok, ["media_id", "path"]].assign(error=errors[~ok])
+    images, sequences = _head_tables(records[ok].reset_index(drop=True), logits, classes, head, IMAGE_KEEP)
+    return _write_tables(output, images, sequences, failed)
+
+
+def finish_crops(records: pd.DataFrame, plan: CropPlan, parts: pd.DataFrame, classes: list[str], head, output: Path
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The head applied to the crops' logits (each crop a frame of its image's sequence); write the crops, the
+    images (zoo.crops.image_table), the sequences of the crops and the failures (skipped or unreadable images)."""
+    units = plan.units
+    ok, errors, logits = _labelled(parts, units["media_id"], len(classes))
+    labelled = units[ok].assign(media_id=units["image_id"][ok]).reset_index(drop=True)
+    crops, sequences = _head_tables(labelled, logits, classes, head, (*IMAGE_KEEP[:1], *CROP_COLUMNS, *IMAGE_KEEP[1:]))
+    unread = ~ok & ~units["image_id"].isin(labelled["media_id"]).to_numpy()  # images none of whose crops loaded
+    unread = units[unread].assign(media_id=units["image_id"][unread], error=errors[unread])
+    failed = pd.concat([plan.skipped, unread[["media_id", "path", "error"]].drop_duplicates("media_id")],
+                       ignore_index=True)
+    failed = ordered(failed, records)
+    images = ordered(image_table(crops, plan, IMAGE_KEEP, classes), records)
+    write_table(crops_path(output), crops)
+    return _write_tables(output, images, count_frames(sequences, images), failed)
+
+
+def _labelled(parts: pd.DataFrame, ids: pd.Series, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mask of `ids` with logits, their errors, the logits of those with them) from the part files' rows."""
+    parts = parts.drop_duplicates("media_id", keep="last").set_index("media_id").reindex(ids)
+    ok = (parts["error"] == "").to_numpy()
+    logits = np.stack(parts["logits"].to_numpy()[ok]).astype(np.float64) if ok.any() else np.zeros((0, n_classes))
+    return ok, parts["error"].to_numpy(), logits
+
+
+def _head_tables(labelled: pd.DataFrame, logits: np.ndarray, classes: list[str], head, keep
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per labelled row, one per sequence) of the head's probabilities."""
     from zoo.evaluate import prediction_frame, sequence_meta
 
-    parts = parts.drop_duplicates("media_id", keep="last").set_index("media_id").reindex(records["media_id"])
-    ok = (parts["error"] == "").to_numpy()
-    failed = records.loc[~ok, ["media_id", "path"]].assign(error=parts["error"].to_numpy()[~ok])
-    labelled = records[ok].reset_index(drop=True)
-    logits = np.stack(parts["logits"].to_numpy()[ok]).astype(np.float64) if ok.any() else np.zeros((0, len(classes)))
-    keep = ("media_id", "path", "area", "site", "camera", "timestamp", "sequence_id", "frame")
-    if len(labelled):
-        out = head.transform(logits, labelled)
-        images = prediction_frame(labelled, out.image_probs, classes, keep=keep)
-        meta = sequence_meta(labelled, out.sequence_ids, head.empty_class).drop(columns=["label"])
-        sequences = prediction_frame(meta, out.sequence_probs, classes,
-                                     keep=("sequence_id", "area", "site", "camera", "timestamp", "n_frames"))
-        if out.rollup is not None:
-            sequences = pd.concat([sequences, out.rollup.add_prefix("rollup_").reset_index(drop=True)], axis=1)
-    else:
-        images = prediction_frame(labelled, np.zeros((0, len(classes))), classes, keep=keep)
-        sequences = pd.DataFrame(columns=["sequence_id", "site", "camera", "timestamp", "n_frames", "pred",
-                                          "confidence", *[f"p_{c}" for c in classes]])
+    if not len(labelled):
+        return (prediction_frame(labelled, np.zeros((0, len(classes))), classes, keep=keep),
+                pd.DataFrame(columns=["sequence_id", "site", "camera", "timestamp", "n_frames", "pred",
+                                      "confidence", *[f"p_{c}" for c in classes]]))
+    out = head.transform(logits, labelled)
+    rows = prediction_frame(labelled, out.image_probs, classes, keep=keep)
+    meta = sequence_meta(labelled, out.sequence_ids, head.empty_class).drop(columns=["label"])
+    sequences = prediction_frame(meta, out.sequence_probs, classes,
+                                 keep=("sequence_id", "area", "site", "camera", "timestamp", "n_frames"))
+    if out.rollup is not None:
+        sequences = pd.concat([sequences, out.rollup.add_prefix("rollup_").reset_index(drop=True)], axis=1)
+    return rows, sequences
+
+
+def _write_tables(output: Path, images: pd.DataFrame, sequences: pd.DataFrame, failed: pd.DataFrame):
     write_table(failed_path(output), failed)
     write_table(sequences_path(output), sequences)
     write_table(output, images)
@@ -314,6 +362,12 @@ PREDICT_RULES = {
     "max_batches": Interval(1, integer=True, none=True),
     "onnx": Rule(lambda f: f is None or (Path(f).suffix.lower() == ".onnx" and Path(f).is_file()),
                  "null or an existing .onnx file written by zoo.export"),
+    "engine": Options(("local", "ray")),
+    "ray_address": Rule(lambda a: a is None or (isinstance(a, str) and bool(a.strip())),
+                        "null (RAY_ADDRESS or a local cluster), auto, HOST:PORT or ray://HOST:PORT"),
+    "ray_workers": Interval(1, integer=True),
+    "ray_worker_cpus": Interval(1, integer=True),
+    "ray_worker_gpus": Interval(0),
 }
 
 
@@ -337,6 +391,8 @@ def predict_options(options: Any = None, **values) -> DictConfig:
         raise ValueError(f"missing prediction option(s) {', '.join(missing)}: give run_dir=RUN (or onnx=FILE.onnx) "
                          "input=... output=FILE")
     validate(opts, PREDICT_RULES)
+    ray_engine.require(opts.engine)
+    check_crop_options(opts.crops, defaults.crops)
     if not Path(opts.input).exists():
         raise FileNotFoundError(f"input={opts.input} does not exist: give a folder of images or a records table")
     if opts.backend == "onnx" and opts.device not in ("auto", "cpu"):
@@ -373,29 +429,39 @@ def predict(run_dir: str | os.PathLike | None = None, input: str | os.PathLike |
                              "fitted then); give another pooling or null")
         head = copy.deepcopy(head).set_params(pooling=opts.pooling)
     records = input_records(opts.input, opts.path_pattern, opts.sequence_gap_s, opts.progress)
+    plan = plan_crops(records, opts.crops) if crops_enabled(opts.crops) else None
+    units = plan.units if plan is not None else records  # what is classified: whole frames or MegaDetector's boxes
     log.info("%s: %d classes, input %d px; head: %s", ckpt, len(classes), data.img_size, head.summary())
     fingerprint = {"checkpoint_sha256": file_sha256(ckpt), "data": data.to_dict(), "backend": opts.backend,
-                   "media_ids_sha256": _digest(records["media_id"].tolist() + records["path"].astype(str).tolist())}
+                   "media_ids_sha256": _digest(units["media_id"].tolist() + units["path"].astype(str).tolist())}
+    if plan is not None:
+        fingerprint["crops"] = crop_settings(opts.crops)
     store = PartStore(output, fingerprint)
     if opts.backend == "onnx" and opts.onnx is None:
         from zoo.models.onnx import OnnxForward
 
         model = OnnxForward(model, data.img_size)
-    complete = label_images(model, data, records, store, opts.batch_size, opts.num_workers, device, opts.flush_every,
-                            opts.max_batches, opts.progress, opts.forward_in_workers)
+    complete = label_images(model, data, units, store, opts.batch_size, opts.num_workers, device, opts.flush_every,
+                            opts.max_batches, opts.progress, opts.forward_in_workers,
+                            forward_batches if opts.engine == "local" else ray_engine.ray_batches(opts))
     if not complete:
         log.warning("stopped after max_batches=%s; run again to continue from %s", opts.max_batches, store.folder)
         return None
-    images, sequences, failed = finish(records, store.read(), classes, head, output)
+    if plan is None:
+        images, sequences, failed = finish(records, store.read(), classes, head, output)
+    else:
+        images, sequences, failed = finish_crops(records, plan, store.read(), classes, head, output)
     components = {**head.components_, "pooling": {**head.components_["pooling"], "kind": head.pooling}}
     write_json(output.with_name(f"{output.stem}_provenance.json"), {
         "run_dir": str(run_dir.resolve()), "checkpoint": str(ckpt), **fingerprint, "input": str(opts.input),
         "classes": classes, "temperature": head.temperature_, "pooling": head.pooling, "head": components,
         "sequence_gap_s": opts.sequence_gap_s, "path_pattern": opts.path_pattern, "images": len(images),
-        "sequences": len(sequences), "failed": len(failed), "versions": package_versions()})
+        "sequences": len(sequences), "failed": len(failed), "versions": package_versions(),
+        **({"crop_counts": {"crops": int(images["n_crops"].sum()), "empty_images": int(images["empty"].sum())}}
+           if plan is not None else {})})
     store.remove()
     if len(failed):
-        log.warning("%d unreadable images listed in %s: %s", len(failed), failed_path(output),
+        log.warning("%d images not labelled (unreadable or skipped) listed in %s: %s", len(failed), failed_path(output),
                     failed["path"].tolist()[:5])
     log.info("%d images, %d sequences -> %s, %s (head: %s)", len(images), len(sequences), output,
              sequences_path(output), head.summary())
