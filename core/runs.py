@@ -18,10 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from numbers import Integral, Real
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
+
+from core.paths import CONFIG_DIR
 
 log = logging.getLogger(__name__)
 
@@ -293,39 +295,90 @@ def command(prog: str) -> Callable:
     return decorate
 
 
-def hydra_command(prog: str, config_path: str, config_name: str) -> Callable:
-    """`hydra.main` with user errors in one line (see `command`), those of the task and of the overrides."""
+def hydra_command(prog: str, config_name: str, config_path: str | None = None) -> Callable:
+    """`hydra.main` on the one config root `configs/` (core.paths.CONFIG_DIR), with user errors in one line (see
+    `command`), those of the task and of the overrides.
+
+    `config_name` may sit in a folder of the root (`occupancy/fit`): that folder's groups then take their short
+    names on the command line (`study=lynx`, see `command_overrides`). `config_path`, when given, must be that root:
+    every command composes from it, so a data config or a user's file resolves the same way in all of them.
+    """
     import hydra
+
+    if config_path is not None and Path(config_path).resolve() != CONFIG_DIR.resolve():
+        raise ValueError(f"{prog}: config_path {config_path} is not the config root {CONFIG_DIR}: every command "
+                         "composes from it (put the primary config in a folder of it instead)")
 
     def decorate(task: Callable) -> Callable:
         @functools.wraps(task)
         def guarded(cfg):
             with one_line_errors(prog):  # inside Hydra too, which would add "Error executing job ..." first
                 return task(cfg)
-        hydra_main = hydra.main(version_base="1.3", config_path=config_path, config_name=config_name)(guarded)
+        hydra_main = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(guarded)
 
         @functools.wraps(task)
         def main():
-            sys.argv[1:] = config_files_as_options(sys.argv[1:], Path(config_path))
+            sys.argv[1:] = command_overrides(sys.argv[1:], config_name)
             return hydra_main()
+        main.config_name = config_name  # which primary config the command composes (tests check each one)
         return command(prog)(main)
     return decorate
 
 
-def config_files_as_options(overrides: list[str], config_dir: Path) -> list[str]:
-    """`data=path/to/my_study.yaml`: Hydra takes only option names for a config group, so a YAML file given
-    for a group is offered as an option of that group on an extra search path (a copy, named after the
-    file; `<stem>_file` where a bundled option has that name already)."""
-    out, extra = [], None
+def compose_config(config_name: str, overrides: list[str] | tuple[str, ...] = ()) -> Any:
+    """A command's config composed as its command line composes it (short group names and config files given for
+    a group included), outside a running Hydra app: for tests and the Python API.
+
+    `compose_config("occupancy/fit", ["labels=confusion", "sampler=fast"])` is what
+    `python -m occupancy.fit labels=confusion sampler=fast` runs with.
+    """
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name=config_name, overrides=command_overrides(list(overrides), config_name))
+
+
+def command_overrides(overrides: list[str], config_name: str, config_dir: Path = CONFIG_DIR) -> list[str]:
+    """A command line as Hydra composes it from the root: short group names, then config files (the two below)."""
+    return config_files_as_options(short_group_names(overrides, config_name, config_dir), config_dir)
+
+
+def short_group_names(overrides: list[str], config_name: str, config_dir: Path = CONFIG_DIR) -> list[str]:
+    """`study=lynx` for a primary config in a folder of the root: the one place group names are translated.
+
+    `configs/occupancy/fit.yaml` (`# @package _global_`) takes its groups from `configs/occupancy/` (study, labels,
+    sampler, prior) into keys of the same names, which Hydra's overrides call `occupancy/study@study`. Users type
+    the short name (`study=lynx`, `labels=confusion`, `~study`, `study=path/to/my_study.yaml`); dotted keys
+    (`labels.verified_fraction=0.05`) are the config's own and stay as they are, and so does a full name.
+    """
+    folder = PurePosixPath(config_name).parent
+    if folder == PurePosixPath("."):
+        return list(overrides)
+    out = []
     for arg in overrides:
         key, sep, value = arg.partition("=")
         group = key.lstrip("+~")
-        if not (sep and value.endswith((".yaml", ".yml")) and (config_dir / group).is_dir()):
+        if group and not set(group) & set("./@-") and (config_dir / folder / group).is_dir():
+            arg = f"{key[:len(key) - len(group)]}{folder}/{group}@{group}{sep}{value}"
+        out.append(arg)
+    return out
+
+
+def config_files_as_options(overrides: list[str], config_dir: Path = CONFIG_DIR) -> list[str]:
+    """`data=path/to/my_study.yaml`: Hydra takes only option names for a config group, so a YAML file given
+    for a group is offered as an option of that group on an extra search path (a copy, named after the
+    file; `<stem>_file` where a bundled option has that name already). A group's full name
+    (`occupancy/study@study=my_study.yaml`, what `short_group_names` makes of `study=`) works the same way."""
+    out, extra = [], None
+    for arg in overrides:
+        key, sep, value = arg.partition("=")
+        group = key.lstrip("+~").split("@")[0]
+        if not (sep and group and value.endswith((".yaml", ".yml")) and (config_dir / group).is_dir()):
             out.append(arg)
             continue
         source = Path(value).expanduser()
         if not source.is_file():
-            raise FileNotFoundError(f"{group}={value}: no such config file")
+            raise FileNotFoundError(f"{group.rsplit('/', 1)[-1]}={value}: no such config file")
         name = source.stem if not (config_dir / group / f"{source.stem}.yaml").exists() else f"{source.stem}_file"
         extra = extra or Path(tempfile.mkdtemp(prefix="camtrap-configs-"))
         (extra / group).mkdir(parents=True, exist_ok=True)

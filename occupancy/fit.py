@@ -15,7 +15,6 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 import zoo  # noqa: F401  (registers the ${sample:...} resolver)
-from core.paths import CONFIG_DIR
 from core.runs import (Interval, Rule, add_file_logging, atomic_path, hydra_command, prepare_run_dir,
                       seed_everything, validate, write_json, write_table)
 
@@ -141,7 +140,7 @@ def run(cfg: DictConfig) -> Path:
     return run_dir
 
 
-@hydra_command("occupancy.fit", config_path=str(CONFIG_DIR / "occupancy"), config_name="fit")
+@hydra_command("occupancy.fit", config_name="occupancy/fit")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

@@ -28,7 +28,6 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 import zoo  # noqa: F401  (registers the ${sample:...} resolver)
-from core.paths import CONFIG_DIR
 from core.runs import hydra_command, write_table
 
 from occupancy.histories import assign_occasions, normalise_species_map
@@ -238,7 +237,7 @@ def run(cfg: DictConfig) -> Path:
     return out
 
 
-@hydra_command("occupancy.plan", config_path=str(CONFIG_DIR / "occupancy"), config_name="plan")
+@hydra_command("occupancy.plan", config_name="occupancy/plan")
 def main(cfg: DictConfig) -> Any:
     return run(cfg)
 

@@ -2,17 +2,15 @@
 import sys
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 import occupancy.fit as fit_module
 from occupancy.fit import check_config
-from core.paths import CONFIG_DIR
+from core.runs import compose_config
 
 
 def config(*overrides):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR / "occupancy"), version_base="1.3"):
-        return compose(config_name="fit", overrides=list(overrides))
+    return compose_config("occupancy/fit", overrides)
 
 
 @pytest.mark.parametrize("override, message", [

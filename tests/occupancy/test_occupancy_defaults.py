@@ -4,10 +4,10 @@ that differs fails here, so the Python API and `python -m occupancy.fit` fit the
 import dataclasses
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from core.paths import CONFIG_DIR
+from core.runs import compose_config
 from occupancy.fit import specs
 from occupancy.histories import OccasionSpec
 from occupancy.inference import SamplerSpec
@@ -43,8 +43,7 @@ def test_study_occasions_keys_are_the_occasion_spec_fields():
 
 
 def test_the_command_line_defaults_build_the_python_api_defaults():
-    with initialize_config_dir(config_dir=str(CONFIG_DIR / "occupancy"), version_base="1.3"):
-        cfg = compose(config_name="fit", overrides=["study.interactions=[]"])
+    cfg = compose_config("occupancy/fit", ["study.interactions=[]"])
     model_spec, sampler = specs(cfg)
     assert sampler == SamplerSpec(seed=int(cfg.seed))
     assert model_spec == ModelSpec()

@@ -4,20 +4,16 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from occupancy.fit import check_config, run
 from occupancy.simulate import simulate
 from occupancy.study import detection_data, load_study_records
-from core.paths import CONFIG_DIR
-
-CONFIGS = str(CONFIG_DIR / "occupancy")
+from core.runs import compose_config
 
 
 def config(*overrides):
-    with initialize_config_dir(config_dir=CONFIGS, version_base="1.3"):
-        return compose(config_name="fit", overrides=list(overrides))
+    return compose_config("occupancy/fit", overrides)
 
 
 def test_every_default_composes_and_passes_the_key_check():

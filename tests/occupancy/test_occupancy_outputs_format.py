@@ -12,10 +12,9 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from core.paths import CONFIG_DIR
+from core.runs import compose_config
 from occupancy.fit import run
 from occupancy.simulate import simulate
 
@@ -80,12 +79,11 @@ def run_dir(tmp_path_factory):
     records = sim.records.assign(true_label=sim.records["true_label"].replace({"deer": DEER}))
     path = tmp / "records.csv"
     records.to_csv(path, index=False, encoding="utf-8")
-    with initialize_config_dir(config_dir=str(CONFIG_DIR / "occupancy"), version_base="1.3"):
-        cfg = compose(config_name="fit", overrides=[
-            f"run_dir={tmp / 'run'}", "sampler=fast", "sampler.draws=100", "sampler.tune=100", "plots=false",
-            f"study.records.path={path}", "study.occasions.kind=column", "study.truth_column=true_label",
-            "study.classified_areas=[]", "study.activity=records",  # occasions without a record: missing (NaN)
-        ])
+    cfg = compose_config("occupancy/fit", [
+        f"run_dir={tmp / 'run'}", "sampler=fast", "sampler.draws=100", "sampler.tune=100", "plots=false",
+        f"study.records.path={path}", "study.occasions.kind=column", "study.truth_column=true_label",
+        "study.classified_areas=[]", "study.activity=records",  # occasions without a record: missing (NaN)
+    ])
     OmegaConf.set_struct(cfg, False)
     cfg.study.species = {"lynx": ["lynx"], DEER: [DEER]}
     cfg.study.interactions = [["lynx", DEER]]

@@ -2,7 +2,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 
 from occupancy.derived import conditional_set
 from occupancy.fit import check_config, run as run_fit
@@ -10,7 +9,7 @@ from occupancy.inference import SamplerSpec, fit
 from occupancy.model import ModelSpec
 from occupancy.plan import run as run_plan
 from occupancy.simulate import FieldPattern, simulate_bursty
-from core.paths import CONFIG_DIR
+from core.runs import compose_config
 
 SPECIES = ("lynx", "deer")
 INTERACTIONS = (("lynx", "deer"),)
@@ -34,13 +33,11 @@ def study(seed, verified_fraction=0.0, n_sites=40):
 
 
 def config(*overrides):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR / "occupancy"), version_base="1.3"):
-        return compose(config_name="fit", overrides=list(overrides))
+    return compose_config("occupancy/fit", overrides)
 
 
 def plan_config(*overrides):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR / "occupancy"), version_base="1.3"):
-        return compose(config_name="plan", overrides=list(overrides))
+    return compose_config("occupancy/plan", overrides)
 
 
 def study_overrides(path, run_dir, labels):
