@@ -59,7 +59,7 @@ def test_explicit_time_format_and_unreadable_times_fail_in_one_line(tmp_path, ca
     with caplog.at_level(logging.WARNING):
         histories(tmp_path, ["2017:05:01 10:00:00", "later", "2017:07:03 08:00:00"])
     assert "1 of 3 timestamp values are unreadable" in caplog.text
-    with pytest.raises(ValueError, match="study.occasions.time_format must be a strftime pattern"):
+    with pytest.raises(ValueError, match="study.occasions.time_format=mm/dd is not allowed: expected null or a strftime pattern"):
         OccasionSpec(time_format="mm/dd")
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
 import core.paths  # noqa: F401  (registers ${sample:...})
-from zoo.data.times import validate_time_options
+from core.runs import Interval, Options, validate
+from zoo.data.times import TIME_OPTIONS
 
 
 @dataclass
@@ -91,27 +92,28 @@ class DataConfig:
 
 SOURCES = ("auto", "images", "records", "camtrap_dp", "coco", "megadetector")
 SPLITS = ("auto", "stratified", "file_blocks", "authors", "file", "by_area", "by_site", "none")
+# what each value allows, checked once when a config is loaded (core.runs.validate: one line naming key and rule)
+CONSTRAINTS = {
+    "": {"source": Options(SOURCES), "detection_threshold": Interval(0, 1), "workers": Interval(1, integer=True),
+         **TIME_OPTIONS},
+    "sequences": {"gap_seconds": Interval(0)},
+    "split": {"kind": Options(SPLITS), "block_files": Interval(1, integer=True),
+              "seed": Interval(0, 2**32 - 1, integer=True)},
+}
 
 
 def as_data_config(cfg: Any) -> DictConfig:
     """Merge a user's dict/DictConfig onto the schema; unknown keys and bad values raise here."""
     schema = OmegaConf.structured(DataConfig)
     merged = OmegaConf.merge(schema, cfg if cfg is not None else {})
-    if merged.source not in SOURCES:
-        raise ValueError(f"data.source must be one of {SOURCES}, got {merged.source!r}")
-    if merged.split.kind not in SPLITS:
-        raise ValueError(f"data.split.kind must be one of {SPLITS}, got {merged.split.kind!r}")
-    if merged.split.block_files < 1:
-        raise ValueError(f"data.split.block_files must be >= 1, got {merged.split.block_files}")
-    if not 0.0 <= merged.detection_threshold <= 1.0:
-        raise ValueError(f"data.detection_threshold must be in [0, 1], got {merged.detection_threshold}")
-    validate_time_options(merged.time_format, merged.dayfirst, merged.timezone)
+    for section, constraints in CONSTRAINTS.items():
+        validate(merged[section] if section else merged, constraints, f"data.{section}." if section else "data.")
     return merged
 
 
 def load_data_config(name_or_path: str = "lynx", overrides: list[str] | None = None) -> DictConfig:
     """A named data config from configs/data (e.g. 'lynx'), or a YAML file, with dotted overrides."""
-    from hydra import compose, initialize_config_dir
+    from hydra import compose
 
     path = Path(name_or_path)
     if path.suffix in {".yaml", ".yml"} and path.is_file():
@@ -119,9 +121,8 @@ def load_data_config(name_or_path: str = "lynx", overrides: list[str] | None = N
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides or []))
         return as_data_config(cfg)
     overrides = [f"data={name_or_path}", *[f"data.{o}" for o in overrides or []]]
-    with _outside_running_hydra():
-        with initialize_config_dir(config_dir=str(core.paths.CONFIG_DIR), version_base="1.3"):
-            cfg = compose(config_name="data_only", overrides=overrides)
+    with _config_root():
+        cfg = compose(config_name="data_only", overrides=overrides)
     return as_data_config(cfg.data)
 
 
@@ -160,17 +161,34 @@ def default_data_config(path: str | Path, source: str,
 
 
 @contextmanager
-def _outside_running_hydra():
-    """Hydra allows one global instance: step aside while composing if a Hydra app (e.g. occupancy.fit) is running."""
+def _config_root() -> Iterator[None]:
+    """Hydra's global instance, initialised on the config root for the compose inside the block.
+
+    Every command of this project composes from the one root (configs/), so inside one (occupancy.fit reads its
+    study's data config while it runs) the running instance serves as it is. Outside any, a temporary one is set
+    up and cleared. Only a program composing from another root (a user's own Hydra app, or a notebook that called
+    hydra.initialize) is stepped aside for and restored afterwards: Hydra allows one global instance, and this one
+    cannot see configs/.
+    """
+    from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    outer = GlobalHydra.instance()
-    saved = outer.hydra if outer.is_initialized() else None
-    if saved is not None:
-        outer.clear()
-    try:
+    running = GlobalHydra.instance()
+    if running.is_initialized() and _composes_from_root(running):
         yield
+        return
+    saved = running.hydra if running.is_initialized() else None
+    running.clear()
+    try:
+        with initialize_config_dir(config_dir=str(core.paths.CONFIG_DIR), version_base="1.3"):
+            yield
     finally:
         if saved is not None:
             GlobalHydra.instance().clear()
             GlobalHydra.instance().initialize(saved)
+
+
+def _composes_from_root(running) -> bool:
+    root = core.paths.CONFIG_DIR.resolve()
+    return any(source.scheme() == "file" and Path(source.path).resolve() == root
+               for source in running.config_loader().get_sources())

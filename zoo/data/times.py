@@ -23,6 +23,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from core.runs import Options, Rule, validate
+
 log = logging.getLogger(__name__)
 
 EXIF_FORMAT = "%Y:%m:%d %H:%M:%S"
@@ -34,27 +36,39 @@ _DAY_OR_MONTH_FIRST = re.compile(r"^(?P<a>\d{1,2})[-/.](?P<b>\d{1,2})[-/.](?P<ye
 _TRAILING_OFFSET = re.compile(r"\s*(Z|[+-]\d{2}:?\d{2})$")
 
 
+def _strftime_pattern(value) -> bool:
+    """True for a pattern that writes and reads back a time (a %z offset aside)."""
+    if not isinstance(value, str) or "%" not in value:
+        return False
+    pattern, sample = value.replace("%z", ""), datetime(2017, 5, 21, 13, 4, 5)
+    try:
+        return datetime.strptime(sample.strftime(pattern), pattern).day in (1, 21)
+    except ValueError:
+        return False
+
+
+def _time_zone(value) -> bool:
+    try:
+        pd.Timestamp("2017-01-01", tz=value)
+    except Exception:
+        return False
+    return True
+
+
+# the time options of a data config (data.*) and of an occupancy study's occasions (study.occasions.*)
+TIME_OPTIONS = {
+    "time_format": Rule(lambda v: v is None or _strftime_pattern(v),
+                        "null or a strftime pattern such as '%d/%m/%Y %H:%M:%S'"),
+    "dayfirst": Options((True, False), none=True),
+    "timezone": Rule(lambda v: v is None or (isinstance(v, str) and _time_zone(v)),
+                     "null or a time zone name such as 'Europe/Paris' or 'UTC'"),
+}
+
+
 def validate_time_options(time_format: str | None, dayfirst: bool | None, timezone: str | None,
                           prefix: str = "data") -> None:
-    """Check the options once, at the config boundary: one line naming the value and what is allowed."""
-    if time_format is not None:
-        sample = datetime(2017, 5, 21, 13, 4, 5)
-        try:
-            ok = "%" in time_format and datetime.strptime(sample.strftime(time_format.replace("%z", "")),
-                                                          time_format.replace("%z", "")).day in (1, 21)
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(f"{prefix}.time_format must be a strftime pattern such as '%d/%m/%Y %H:%M:%S', "
-                             f"got {time_format!r}")
-    if dayfirst not in (None, True, False):
-        raise ValueError(f"{prefix}.dayfirst must be true, false or null (read from the values), got {dayfirst!r}")
-    if timezone is not None:
-        try:
-            pd.Timestamp("2017-01-01", tz=timezone)
-        except Exception:
-            raise ValueError(f"{prefix}.timezone must be a time zone name such as 'Europe/Paris' or 'UTC', "
-                             f"got {timezone!r}") from None
+    """Check the options once, at the config boundary: one line naming the key, the value and what is allowed."""
+    validate({"time_format": time_format, "dayfirst": dayfirst, "timezone": timezone}, TIME_OPTIONS, f"{prefix}.")
 
 
 def blank(values) -> pd.Series:
