@@ -66,13 +66,15 @@ def conditional_occupancy(psi: np.ndarray, states: np.ndarray, species: Sequence
 
 
 def mean_detection(eta: np.ndarray, site_sd: np.ndarray, nodes: np.ndarray, log_weights: np.ndarray) -> np.ndarray:
-    """(S, N, J) detection probability averaged over the site effect on logit p (quadrature nodes)."""
-    shifted = eta[..., None] + np.asarray(site_sd)[:, None, None, None] * nodes
+    """(..., S, N, J) detection probability averaged over the site effect on logit p (quadrature nodes);
+    site_sd (..., S)."""
+    shifted = eta[..., None] + np.asarray(site_sd)[..., None, None, None] * nodes
     return (np.exp(log_weights) / (1.0 + np.exp(-shifted))).sum(-1)
 
 
 def posterior_derived(occ_model, idata, conditionals: Sequence[Conditional],
-                      max_site_values: float = 2e7) -> tuple[xr.Dataset, pd.DataFrame, xr.Dataset]:
+                      max_site_values: float = 2e7, max_batch_values: float = 4e6
+                      ) -> tuple[xr.Dataset, pd.DataFrame, xr.Dataset]:
     """Draw-by-draw derived quantities (added to the posterior), the per-site occupancy table, and each
     site's log-likelihood (its data's log marginal probability, the latent state summed out) for
     InferenceData's log_likelihood group, so `az.loo` and `az.compare` work on a fit.
@@ -80,6 +82,7 @@ def posterior_derived(occ_model, idata, conditionals: Sequence[Conditional],
     Site-level psi are averaged over sites (with no occupancy covariate they are all equal; with
     covariates this is the average over the study's sites). p is averaged over observed site-occasions and
     over the site effect on detection (the detection probability of a site drawn at random).
+    Draws are evaluated in batches of at most `max_batch_values` (draw x site x state) values.
     """
     post = idata.posterior
     fn = occ_model.compile_state_function()
@@ -88,26 +91,32 @@ def posterior_derived(occ_model, idata, conditionals: Sequence[Conditional],
     states, species = occ_model.states, list(occ_model.data.species)
     observed = occ_model.data.observed_mask()
     N, S = observed.shape[0], len(species)
-    thin = max(1, int(np.ceil(n_chain * n_draw * N * S / max_site_values)))
-    psi_m = np.empty((n_chain, n_draw, S))
-    psi_c = np.empty((n_chain, n_draw, len(conditionals)))
-    p_m = np.empty((n_chain, n_draw, S))
-    site_ll = np.empty((n_chain, n_draw, N))
+    total = n_chain * n_draw
+    thin = max(1, int(np.ceil(total * N * S / max_site_values)))
+    values = {n: post[n].values.reshape(total, *post[n].shape[2:]) for n in names}
+    psi_m, psi_c, p_m = np.empty((total, S)), np.empty((total, len(conditionals))), np.empty((total, S))
+    site_ll = np.empty((total, N))
     site_draws = []
-    values = {n: post[n].values for n in names}
-    for c in range(n_chain):
-        for d in range(n_draw):
-            log_psi, loglik, eta, site_sd = fn({n: values[n][c, d] for n in names})
-            psi = np.exp(log_psi)  # (N, M)
-            psi_m[c, d] = marginal_occupancy(psi, states).mean(0)
-            for k, cond in enumerate(conditionals):
-                psi_c[c, d, k] = conditional_occupancy(psi, states, species, cond).mean(0)
-            p = mean_detection(eta, site_sd, occ_model.nodes, occ_model.log_weights)
-            p_m[c, d] = (p * observed[None]).sum((1, 2)) / max(observed.sum(), 1)
-            site_ll[c, d] = logsumexp(log_psi + loglik, axis=1)
-            if d % thin == 0:
-                site_post = np.exp(log_softmax(log_psi + loglik, axis=1))
-                site_draws.append((site_post @ states).astype(np.float32))
+    batch = max(1, int(max_batch_values // (N * len(states))))
+    for start in range(0, total, batch):
+        part = slice(start, min(start + batch, total))
+        # one compiled call per draw (cheap); the arithmetic on its outputs runs on the whole batch at once
+        outputs = [fn({n: values[n][d] for n in names}) for d in range(part.start, part.stop)]
+        log_psi, loglik, eta, site_sd = (np.stack(o) for o in zip(*outputs))  # (D, N|1, M), (D, N, M), ...
+        psi = np.exp(log_psi)
+        psi_m[part] = marginal_occupancy(psi, states).mean(1)
+        for k, cond in enumerate(conditionals):
+            psi_c[part, k] = conditional_occupancy(psi, states, species, cond).mean(1)
+        if (eta == eta[..., :1, :1]).all():  # no detection covariate: one p per species, not per site-occasion
+            eta = eta[..., :1, :1]
+        p = mean_detection(eta, site_sd, occ_model.nodes, occ_model.log_weights)  # (D, S, N|1, J|1)
+        p_m[part] = (p * observed[None, None]).sum((2, 3)) / max(observed.sum(), 1)
+        joint = log_psi + loglik
+        site_ll[part] = logsumexp(joint, axis=-1)
+        kept = np.arange(part.start, part.stop) % thin == 0
+        site_draws.append((np.exp(log_softmax(joint[kept], axis=-1)) @ states).astype(np.float32))
+    psi_m, p_m = psi_m.reshape(n_chain, n_draw, S), p_m.reshape(n_chain, n_draw, S)
+    psi_c, site_ll = psi_c.reshape(n_chain, n_draw, -1), site_ll.reshape(n_chain, n_draw, N)
     derived = xr.Dataset(
         {
             "psi": (("chain", "draw", "species"), psi_m),
@@ -116,7 +125,7 @@ def posterior_derived(occ_model, idata, conditionals: Sequence[Conditional],
         },
         coords={"chain": post.chain, "draw": post.draw, "species": species, "conditional": [c.name for c in conditionals]},
     )
-    site = np.stack(site_draws)  # (draws, N, S)
+    site = np.concatenate(site_draws)  # (draws, N, S)
     table = pd.DataFrame({
         "site": np.repeat(occ_model.data.sites, S),
         "species": np.tile(species, N),

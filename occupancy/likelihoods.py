@@ -160,11 +160,10 @@ def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, fals
     exposure = false_label_exposure(ev.n_sequences[:, None], ev.label_count, ev.verified_miss)  # (P, S)
     ll_used, ll_unused = unit_loglik(m, exposure.T, hit, miss, ev.confirmed.T, true_mean[:, None],
                                      true_dispersion[:, None], false_rate[:, None], false_dispersion[:, None])
-    if _per_site_sums(eta):
-        eta_units = pt.broadcast_to(eta[:, 0, 0, None, :], (eta.shape[0], P, eta.shape[3]))
-    else:
-        eta_units = eta[:, ev.unit_site, ev.unit_occasion, :]  # (S, P, K)
-    log_p, log_q = pt.log1mexp(pt.minimum(-pt.softplus(eta_units), -RATE_FLOOR)), -pt.softplus(eta_units)
+    # without detection covariates p depends on species and node only: (S, 1, K), broadcast over units
+    eta_units = eta[:, 0, 0, None, :] if _per_site_sums(eta) else eta[:, ev.unit_site, ev.unit_occasion, :]
+    log_q = -pt.softplus(eta_units)
+    log_p = pt.log1mexp(pt.minimum(log_q, -RATE_FLOOR))
     ll_present = pt.logaddexp(log_p + ll_used[:, :, None], log_q + ll_unused[:, :, None])  # (S, P, K)
     to_site = np.zeros((P, n_sites))
     to_site[np.arange(P), ev.unit_site] = 1.0
