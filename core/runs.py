@@ -123,6 +123,22 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def table_sha256(df) -> str:
+    """sha256 of a DataFrame's contents (column names, index and values, row order included)."""
+    import pandas as pd
+
+    digest = hashlib.sha256("\x1f".join(map(str, df.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def add_input_record(run_dir: str | os.PathLike, name: str, entry: dict) -> None:
+    """Add one entry to a run's inputs.json (for inputs read through a config rather than from one file)."""
+    path = Path(run_dir) / "inputs.json"
+    inputs = json.loads(path.read_text()) if path.is_file() else {}
+    write_json(path, {**inputs, name: entry})
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and (if already imported) torch."""
     random.seed(seed)

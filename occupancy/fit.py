@@ -15,8 +15,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 import zoo  # noqa: F401  (registers the ${sample:...} resolver)
-from core.runs import (Interval, Rule, add_file_logging, atomic_path, hydra_command, prepare_run_dir,
-                      seed_everything, validate, write_json, write_table)
+from core.runs import (Interval, Rule, add_file_logging, add_input_record, atomic_path, hydra_command,
+                       prepare_run_dir, seed_everything, table_sha256, validate, write_json, write_table)
 
 from occupancy.derived import conditional_set
 from occupancy.histories import OccasionSpec
@@ -110,6 +110,9 @@ def run(cfg: DictConfig) -> Path:
         seed_everything(int(cfg.seed))
         model_spec, sampler = specs(cfg)
         records = load_study_records(cfg.study.records)
+        if not cfg.study.records.path:  # read through a zoo.data config: hash the records themselves
+            add_input_record(run_dir, "records", {"data": str(cfg.study.records.data), "rows": len(records),
+                                                  "sha256": table_sha256(records)})
         scores = read_table(cfg.scores_path) if cfg.labels.mode == "scores" else None
         data = detection_data(records, cfg.study, cfg.labels, scores=scores, seed=int(cfg.seed))
         log.info("%s / %s: %d species x %d sites x %d occasions", cfg.study.name, cfg.labels.mode, *data.shape)

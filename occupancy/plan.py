@@ -229,7 +229,10 @@ def run(cfg: DictConfig) -> Path:
                          float(cfg.site_weight), float(cfg.other_species_weight))
     if labels.get("verified_path"):
         previous = read_table(labels["verified_path"])
-        review = pd.concat([previous, review[~review["sequence_id"].isin(previous.get("sequence_id", []))]], ignore_index=True)
+        review = review[~review["sequence_id"].isin(previous.get("sequence_id", []))]
+        # this round's ranks continue after the last round's, so `rank` stays the order of review
+        last = int(pd.to_numeric(previous.get("rank"), errors="coerce").max()) if len(previous) and "rank" in previous else 0
+        review = pd.concat([previous, review.assign(rank=np.arange(last + 1, last + 1 + len(review)))], ignore_index=True)
     out = Path(cfg.out) if cfg.out else fit_dir / "review.csv"
     write_table(out, review)
     log.info("wrote %s: %d sequences, %d photos to review; fill verified_label, then refit with "

@@ -1,11 +1,13 @@
 """core.runs: atomic writes with the umask's mode, declarative value checks, one-line user errors."""
+import json
 import os
 import sys
 
 import pandas as pd
 import pytest
 
-from core.runs import Interval, Options, command, validate, write_json, write_table, write_text
+from core.runs import (Interval, Options, add_input_record, command, table_sha256, validate, write_json, write_table,
+                       write_text)
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
@@ -62,3 +64,16 @@ def test_a_command_prints_user_errors_in_one_line(capsys, monkeypatch):
     with pytest.raises(FileNotFoundError):
         tool_main(["bad"])
     assert tool_main(["fine"]) == 0 and "HYDRA_FULL_ERROR" not in os.environ
+
+
+def test_a_records_table_hash_changes_with_any_value_and_lands_in_inputs_json(tmp_path):
+    table = pd.DataFrame({"site": ["1.1", "1.2"], "label": ["lynx", "chamois"]})
+    digest = table_sha256(table)
+    assert digest == table_sha256(table.copy())
+    assert digest != table_sha256(table.assign(label=["lynx", "chevreuil"]))
+    assert digest != table_sha256(table.iloc[::-1].reset_index(drop=True))
+    assert digest != table_sha256(table.rename(columns={"label": "labels"}))
+    write_json(tmp_path / "inputs.json", {"scores": {"path": "s.csv", "sha256": "x"}})
+    add_input_record(tmp_path, "records", {"data": "lynx_records", "rows": 2, "sha256": digest})
+    saved = json.loads((tmp_path / "inputs.json").read_text())
+    assert saved["records"]["sha256"] == digest and saved["scores"]["path"] == "s.csv"

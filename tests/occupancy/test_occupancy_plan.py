@@ -113,6 +113,16 @@ def test_review_list_errors_name_the_bad_ids_and_labels(loop, tmp_path):
         run_plan(plan_config(f"fit_dir={first}", "budget_photos=10"))
 
 
+def test_a_second_round_keeps_the_first_rounds_rows_and_continues_their_ranks(loop, tmp_path):
+    _, _, _, _, review_path, second = loop
+    both_path = run_plan(plan_config(f"fit_dir={second}", "budget=0.03", "answer_column=true_label",
+                                     f"out={tmp_path / 'review2.csv'}"))
+    first, both = pd.read_csv(review_path), pd.read_csv(both_path)
+    assert both.head(len(first))[["rank", "sequence_id"]].equals(first[["rank", "sequence_id"]])
+    assert len(both) > len(first) and both["sequence_id"].is_unique
+    assert both["rank"].tolist() == list(range(1, len(both) + 1))
+
+
 def test_confusion_fit_recovers_parameters_on_bursty_records():
     sim = study(seed=11, verified_fraction=0.1, n_sites=60)
     result = fit(sim.detection_data("confusion"), ModelSpec(interactions=INTERACTIONS),
