@@ -14,6 +14,7 @@ import functools
 import importlib.util
 import os
 import pickle
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -94,9 +95,28 @@ def connect(address: str | None, cpus: int) -> bool:
         return False
     if address is None and not os.environ.get("RAY_ADDRESS"):
         ray.init(num_cpus=cpus, include_dashboard=False)
-    else:
+        return True
+    given = address or os.environ["RAY_ADDRESS"]
+    check_listening(given)
+    try:
         ray.init(address=address)
+    except ConnectionError as err:  # e.g. a missing auth token: the user's to fix, in one line
+        cause = str(err.__cause__ or "").split(". ")[0]
+        raise ValueError(f"engine=ray: cannot join the Ray cluster at {given}: {err}"
+                         f"{f' ({cause})' if cause else ''}; see docs/scaling.md") from err
     return True
+
+
+def check_listening(address: str, timeout_s: float = 5.0) -> None:
+    """HOST:PORT or ray://HOST:PORT must answer: Ray itself waits many minutes for a cluster that is not there."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # `auto`, or a form Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise ValueError(f"engine=ray: nothing answers at {address} ({err}); start the cluster with "
+                         f"`ray start --head` or give ray_address=null for a local one") from err
 
 
 @contextlib.contextmanager
@@ -121,12 +141,13 @@ def portable(forward: Any) -> tuple[Any, bytes | None]:
     return forward, (Path(path).read_bytes() if path is not None else None)
 
 
-def rebuild(shipped: tuple[Any, bytes | None], device: str) -> Any:
+def rebuild(shipped: tuple[Any, bytes | None], device: str, folder: str) -> Any:
+    """The worker's forward pass; an ONNX model is written into `folder` (the worker's own) and read from there."""
     forward, onnx_bytes = shipped
     if isinstance(forward, torch.nn.Module):
         return forward.to(device).eval()
     if onnx_bytes is not None:
-        forward.path = Path(tempfile.mkdtemp(prefix="zoo-ray-onnx-")) / "model.onnx"
+        forward.path = Path(folder) / "model.onnx"
         forward.path.write_bytes(onnx_bytes)
     return forward
 
@@ -136,7 +157,8 @@ class ClassifyBatches:
 
     def __init__(self, model: tuple, data, view: str, threads: int, device: str):
         torch.set_num_threads(threads)
-        self.forward = rebuild(model, device)
+        self.folder = tempfile.TemporaryDirectory(prefix="zoo-ray-")  # removed with the actor
+        self.forward = rebuild(model, device, self.folder.name)
         self.data, self.view, self.device = data, view, device
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

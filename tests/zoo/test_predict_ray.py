@@ -1,6 +1,7 @@
 """zoo.predict engine=ray (zoo.ray_engine) on a local Ray cluster of 2 CPUs: the local engine's tables, row for row."""
 import re
 import shutil
+import socket
 
 import numpy as np
 import pandas as pd
@@ -8,7 +9,7 @@ import pytest
 
 import zoo.predict as predict_module
 from core.paths import PROJECT_DIR
-from tests.zoo.test_predict import run_dir  # noqa: F401  (the tiny resnet10t run, a fixture)
+from test_predict import run_dir  # noqa: F401  (the tiny resnet10t run, a fixture)
 from zoo import ray_engine
 from zoo.images import find_images
 from zoo.predict import predict
@@ -93,3 +94,13 @@ def test_impossible_ray_options_fail_before_the_model_loads(run_dir, photos, tmp
     monkeypatch.setattr(predict_module, "load_run", lambda *a, **k: pytest.fail("the model was loaded"))
     with pytest.raises(ValueError, match=re.escape(message)):
         predict(run_dir, photos, tmp_path / "o.csv", progress=False, **{key: value})
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_a_cluster_address_where_nothing_answers_fails_in_one_line_at_once(scheme):
+    with socket.socket() as free:  # a port nothing listens on once closed
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    with pytest.raises(ValueError, match=re.escape(f"engine=ray: nothing answers at {scheme}127.0.0.1:{port}")):
+        ray_engine.check_listening(f"{scheme}127.0.0.1:{port}", timeout_s=2)
+    ray_engine.check_listening("auto")  # left to Ray
