@@ -62,6 +62,8 @@ def config(args):
         cfg.prior.false_rate = list(args.false_rate)
     if getattr(args, "site_detection_sd", None) is not None:
         cfg.prior.site_detection_sd = args.site_detection_sd
+    if getattr(args, "activity", None):
+        cfg.study.activity = args.activity
     return cfg
 
 
@@ -111,6 +113,8 @@ def main(argv=None):
                         help="Beta prior of the false-label rates instead of prior/default.yaml's (an ablation)")
     parser.add_argument("--site-detection-sd", type=float, default=None,
                         help="prior scale of the site effect on detection instead of prior/default.yaml's; 0 = none")
+    parser.add_argument("--activity", choices=("none", "records"), default=None,
+                        help="study.activity instead of the lynx study's (an ablation: none = every month observed)")
     parser.add_argument("--render", action="store_true", help="only redraw <out>.md and <out>.png from <out>.json")
     parser.add_argument("--resume", action="store_true",
                         help="keep the fits already in <out>.json (same sampler and prior) and run only the missing ones")
@@ -162,7 +166,7 @@ def main(argv=None):
     figure(rows, Path(args.out + ".png"))
 
 
-SAMPLER_ARGS = ("backend", "chains", "draws", "tune", "false_rate", "site_detection_sd")
+SAMPLER_ARGS = ("backend", "chains", "draws", "tune", "false_rate", "site_detection_sd", "activity")
 
 
 def previous_rows(path: Path, args) -> list[dict]:
@@ -193,7 +197,10 @@ def report(rows, args) -> str:
         "covered = share of the 7 quantities whose ground-truth mean is inside the fit's 95% interval (mean over seeds). "
         f"Random policies: mean over {args.seeds} seeds, 'worst' and 'max' over seeds. Model: "
         + ("one p per species (`prior.site_detection_sd=0`)" if getattr(args, "site_detection_sd", None) == 0
-           else "the default (a site effect on detection)") + ".",
+           else "the default (a site effect on detection)")
+        + ("; every month observed, camera-off months read as non-detections (`--activity none`)"
+           if getattr(args, "activity", None) == "none" else "; months without any photo missing (`activity: records`)")
+        + ".",
         "",
         f"Reference lines: naive (CNN labels as truth) mean {naive['mean_abs_dev']:.3f}, max {naive['max_abs_dev']:.3f} "
         f"(p: {naive['mean_abs_dev_p']:.3f}, {naive['max_abs_dev_p']:.3f}); confusion-aware without any verification "
