@@ -40,9 +40,11 @@ class SimulatedStudy:
     verified_fraction: float = 0.0
     truth: dict[str, float] = field(default_factory=dict)
     score_table: pd.DataFrame | None = None  # one row per classified unit (default: every classified record)
+    activity: str = "none"  # how the fit reads occasions without records ('records' when cameras were off)
 
-    def detection_data(self, mode: str, score_prior="empirical"):
-        """DetectionData for a label mode, built through the same code path as real records."""
+    def detection_data(self, mode: str, score_prior="empirical", activity: str | None = None):
+        """DetectionData for a label mode, built through the same code path as real records (`activity`
+        overrides the study's reading of occasions without records)."""
         recs = self.records
         scores = None
         if mode == "scores":
@@ -52,7 +54,7 @@ class SimulatedStudy:
             recs, {s: s for s in self.species}, mode, truth_col="true_label", classifier_col="predicted_label",
             classified=recs["classified"], verified=recs["verified"],
             scores=scores, score_prior=score_prior, occasions=OccasionSpec(kind="column"),
-            sites=self.sites, activity="none",
+            sites=self.sites, activity=activity or self.activity,
         )
 
 
@@ -176,12 +178,15 @@ class FieldPattern:
 
     sequences_per_use: species -> sequences of that species in each occasion where it was seen;
     photos_per_sequence: photos in each sequence; traffic: one array per real site of its non-focal
-    sequences in each occasion (a simulated site takes one real site's months, so busy trails stay busy).
+    sequences in each occasion (a simulated site takes one real site's months, so busy trails stay busy);
+    active: one boolean array per real site, aligned with its traffic, False in the occasions when it took
+    no photo at all (the camera was off: nothing is photographed there); None = every occasion active.
     """
 
     sequences_per_use: Mapping[str, np.ndarray]
     photos_per_sequence: np.ndarray
     traffic: Sequence[np.ndarray]
+    active: Sequence[np.ndarray] | None = None
 
 
 def field_pattern(records: pd.DataFrame, species: Mapping[str, Sequence[str]], truth_col: str, sep: str = ";") -> FieldPattern:
@@ -196,8 +201,13 @@ def field_pattern(records: pd.DataFrame, species: Mapping[str, Sequence[str]], t
         per_use[name] = table[has].groupby(["site", "occasion"])["sequence_id"].nunique().to_numpy()
     focal_seq = pd.Series(focal_any).groupby(table["sequence_id"].to_numpy()).any()
     other = table[~table["sequence_id"].map(focal_seq).to_numpy()]
-    traffic = [g.groupby("occasion")["sequence_id"].nunique().to_numpy() for _, g in other.groupby("site")]
-    return FieldPattern(per_use, table.groupby("sequence_id").size().to_numpy(), traffic)
+    sites, occasions = sorted(table["site"].astype(str).unique()), sorted(table["occasion"].astype(str).unique())
+    grid = dict(index=sites, columns=occasions, fill_value=0)
+    traffic = other.groupby([other["site"].astype(str), other["occasion"].astype(str)])["sequence_id"].nunique()
+    photos = table.groupby([table["site"].astype(str), table["occasion"].astype(str)]).size()
+    traffic, photos = traffic.unstack(fill_value=0).reindex(**grid), photos.unstack(fill_value=0).reindex(**grid)
+    return FieldPattern(per_use, table.groupby("sequence_id").size().to_numpy(), list(traffic.to_numpy()),
+                        list(photos.to_numpy() > 0))
 
 
 def simulate_bursty(
@@ -230,6 +240,8 @@ def simulate_bursty(
       cows on another);
     - sites differ in detection: logit p of species s at site i is logit p_s plus a Normal(0,
       `detection_site_sd`) site effect (a camera on the trail a species follows, or beside it);
+    - cameras are off in the occasions when the borrowed real site took no photo (`pattern.active`):
+      nothing is photographed then, and the fit reads those occasions as missing (`activity` records);
     - verification draws photos at random (`verified_fraction`), and a verified photo's sequence
       counts as verified.
     Records are photos with `sequence_id`; scores are per sequence (calibrated under the sequence mix).
@@ -243,7 +255,9 @@ def simulate_bursty(
     classified_sites = rng.random(n_sites) < classified_fraction
     rows = []  # one per sequence: site, occasion, true class, label
     for i in range(n_sites):
-        traffic = pattern.traffic[rng.integers(len(pattern.traffic))]
+        borrowed = rng.integers(len(pattern.traffic))
+        traffic = pattern.traffic[borrowed]
+        active = pattern.active[borrowed] if pattern.active is not None else np.ones(max(len(traffic), 1), dtype=bool)
         factor = np.exp(rng.normal(0.0, false_site_sd) - false_site_sd ** 2 / 2)
         other_row = conf[S].copy()
         other_row[:S] *= factor
@@ -251,6 +265,8 @@ def simulate_bursty(
         other_row /= other_row.sum()
         site_p = {s: expit(logit(detection[s]) + rng.normal(0.0, detection_site_sd)) for s in species}
         for j in range(n_occasions):
+            if not active[j % len(active)]:  # the camera was off
+                continue
             for k, s in enumerate(species):
                 if z[i, k] and rng.random() < site_p[s]:
                     n = int(rng.choice(pattern.sequences_per_use[s]))
@@ -279,4 +295,5 @@ def simulate_bursty(
         interactions=tuple(tuple(t) for t in interactions), confusion=conf, sites=sites, occasions=occasions,
         verified_fraction=verified_fraction, truth=true_quantities(species, natural, interactions, conditionals, detection),
         score_table=score_table[classified_sites[seq["i"].to_numpy()]][["site", "occasion"] + [f"p_{c}" for c in classes]],
+        activity="none" if pattern.active is None else "records",
     )
