@@ -82,7 +82,8 @@ def posterior_derived(occ_model, idata, conditionals: Sequence[Conditional],
     Site-level psi are averaged over sites (with no occupancy covariate they are all equal; with
     covariates this is the average over the study's sites). p is averaged over observed site-occasions and
     over the site effect on detection (the detection probability of a site drawn at random).
-    Draws are evaluated in batches of at most `max_batch_values` (draw x site x state) values.
+    Draws are evaluated in batches of at most `max_batch_values` values (draw x site x state, or draw x
+    species x site x occasion x quadrature node for detection with covariates).
     """
     post = idata.posterior
     fn = occ_model.compile_state_function()
@@ -97,7 +98,8 @@ def posterior_derived(occ_model, idata, conditionals: Sequence[Conditional],
     psi_m, psi_c, p_m = np.empty((total, S)), np.empty((total, len(conditionals))), np.empty((total, S))
     site_ll = np.empty((total, N))
     site_draws = []
-    batch = max(1, int(max_batch_values // (N * len(states))))
+    per_draw = max(N * len(states), occ_model.data.y.size * len(occ_model.nodes))  # loglik, or p at every node
+    batch = max(1, int(max_batch_values // per_draw))
     for start in range(0, total, batch):
         part = slice(start, min(start + batch, total))
         # one compiled call per draw (cheap); the arithmetic on its outputs runs on the whole batch at once
