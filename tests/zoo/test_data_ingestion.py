@@ -133,6 +133,29 @@ def test_european_csv_semicolons_and_bom(tmp_path, encoding):
     assert study.records["site"].tolist() == ["A", "B"]
 
 
+def test_an_excel_workbook_is_a_label_table(tmp_path, caplog):
+    """A plain spreadsheet (file, label, site, time) saved as .xlsx: date cells and typed text cells both read;
+    a second sheet is named in a warning, not merged or dropped silently."""
+    book = tmp_path / "labels.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        pd.DataFrame({"File": ["a.jpg", "b.jpg", "c.jpg"], "Species": ["Fox", "", "Roe deer"], "Site": [12, 12, 3.5],
+                      "Date": [pd.Timestamp("2021-06-01 10:00"), pd.Timestamp("2021-06-01 10:00:30"), "2021-06-02 11:00"]}
+                     ).to_excel(writer, sheet_name="labels", index=False)
+        pd.DataFrame({"note": ["checked by AB"]}).to_excel(writer, sheet_name="notes", index=False)
+    with caplog.at_level(logging.WARNING):
+        study = load_study({"path": str(book), "columns": {"timestamp": "Date"}, **NO_SPLIT}, progress=False)
+    assert any("first sheet 'labels' only (also has 'notes')" in r.message for r in caplog.records)
+    records = study.records.set_index("media_id")
+    assert records["label"].to_dict() == {"a.jpg": "fox", "b.jpg": "", "c.jpg": "roe deer"}
+    assert records["site"].to_dict() == {"a.jpg": "12", "b.jpg": "12", "c.jpg": "3.5"}
+    assert records["timestamp"].tolist() == [pd.Timestamp("2021-06-01 10:00"), pd.Timestamp("2021-06-01 10:00:30"),
+                                             pd.Timestamp("2021-06-02 11:00")]
+    assert records["sequence_id"]["a.jpg"] == records["sequence_id"]["b.jpg"] != records["sequence_id"]["c.jpg"]
+    (tmp_path / "broken.xlsx").write_text("saved as text, named .xlsx")
+    with pytest.raises(ValueError, match=r"broken.xlsx is not a readable .xlsx workbook"):
+        load_study({"path": str(tmp_path / "broken.xlsx"), **NO_SPLIT}, progress=False)
+
+
 def test_a_csv_that_is_not_utf8_gets_a_hint(tmp_path):
     csv = tmp_path / "export.csv"
     csv.write_bytes("file;label\nphoto1.jpg;Lièvre\n".encode("cp1252"))

@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import logging
 import re
+import zipfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,7 +33,7 @@ def detect_source(path: str | Path) -> str:
 
     path = Path(path)
     if path.is_file():
-        if path.name.lower().endswith((".csv", ".csv.gz", ".parquet")):
+        if path.name.lower().endswith(TABLE_SUFFIXES):
             return "records"
         if path.name == "datapackage.json":
             return "camtrap_dp"
@@ -40,7 +41,7 @@ def detect_source(path: str | Path) -> str:
             return "megadetector"
         if looks_like_coco(path):
             return "coco"
-        raise ValueError(f"{path}: expected a records CSV/Parquet, a Camtrap DP folder, a COCO Camera Traps .json, "
+        raise ValueError(f"{path}: expected a records CSV/Parquet/.xlsx, a Camtrap DP folder, a COCO Camera Traps .json, "
                          "a MegaDetector batch output .json or an image folder")
     if not path.is_dir():
         raise FileNotFoundError(f"{path} does not exist")
@@ -150,11 +151,17 @@ def resolve_columns(available: Sequence[str], columns: Mapping[str, Any] | None 
     return spec
 
 
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".xlsx")
+
+
 def read_table_file(path: str | Path, **read_csv) -> pd.DataFrame:
-    """A CSV (',' ';' or tab separated, UTF-8 with or without BOM, optionally gzipped) or Parquet file."""
+    """A CSV (',' ';' or tab separated, UTF-8 with or without BOM, optionally gzipped), Parquet file or Excel
+    workbook (.xlsx: its first sheet; `read_csv`'s dtype/NA/nrows options apply to it too)."""
     path = Path(path)
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
+    if path.suffix.lower() == ".xlsx":
+        return read_excel_sheet(path, **read_csv)
     try:
         with (gzip.open(path, "rt", encoding="utf-8-sig") if path.suffix == ".gz"
               else open(path, encoding="utf-8-sig")) as f:
@@ -167,6 +174,19 @@ def read_table_file(path: str | Path, **read_csv) -> pd.DataFrame:
     except UnicodeDecodeError as err:
         raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}): save it as UTF-8 "
                          "(Excel: 'CSV UTF-8'; LibreOffice: character set Unicode (UTF-8))") from None
+
+
+def read_excel_sheet(path: Path, **options) -> pd.DataFrame:
+    """The first sheet of a workbook; other sheets are named in a warning, never read silently as one."""
+    try:
+        with pd.ExcelFile(path, engine="openpyxl") as book:
+            if len(book.sheet_names) > 1:
+                log.warning("%s: reading its first sheet %r only (also has %s); save the labels' sheet first or as CSV",
+                            path, book.sheet_names[0], ", ".join(map(repr, book.sheet_names[1:])))
+            table = book.parse(book.sheet_names[0], **options)
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as err:  # what openpyxl raises for a non-workbook
+        raise ValueError(f"{path} is not a readable .xlsx workbook ({err}); save it again from the spreadsheet") from None
+    return table  # with dtype=str a date cell reads '2021-06-01 10:00:00', which zoo.data.times parses
 
 
 def resolve_image_path(image: str, table_dir: Path) -> str:
