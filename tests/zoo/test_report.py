@@ -111,3 +111,21 @@ def test_runs_and_fits_with_the_same_folder_name_are_told_apart(tmp_path):
     report = build_report(runs, fits, tmp_path / "out").read_text()
     assert "| lite0/seed0 |" in report and "| lite2/seed0 |" in report
     assert "**study_b/fit** (naive, study column ?)" in report
+
+
+def test_the_emulation_check_is_reported_with_its_numbers(study):
+    tmp_path, runs, fits = study
+    deviation = {"real": {"psi[lynx]": 0.06, "psi[deer]": 0.0}, 0: {"psi[lynx]": 0.05, "psi[deer]": 0.01},
+                 1: {"psi[lynx]": 0.07, "psi[deer]": 0.03}}
+    rows = [{"labels": "real" if seed == "real" else "emulated", "seed": None if seed == "real" else seed,
+             "deviation": dev, "mean_abs_dev": float(np.mean(np.abs(list(dev.values())))),
+             "max_abs_dev": max(map(abs, dev.values()))} for seed, dev in deviation.items()]
+    check = tmp_path / "emulation_check.json"
+    check.write_text(json.dumps({"rows": rows}))
+    report = build_report(runs, fits, tmp_path / "out", emulation_check=check).read_text()
+    table = pd.read_csv(tmp_path / "out" / "emulation_check.csv").set_index("quantity")
+    assert table.loc["psi[lynx]"].tolist() == pytest.approx([0.06, 0.06, 0.05, 0.07])
+    assert table.loc["psi[deer]", "emulated_mean_deviation"] == pytest.approx(0.02)
+    assert "real labels 0.030, emulated 0.040; largest: real 0.060, emulated 0.060" in report
+    without = build_report(runs, fits, tmp_path / "bare").read_text()
+    assert "has not been checked against real classifier labels" in without

@@ -31,7 +31,8 @@ def slug(name: str) -> str:
 
 
 def build_report(runs: list[Path], fits: list[Path], out: Path, *, reference: str | None = None,
-                 tolerance: float = 0.05, verification: str | Path | None = None, command: str | None = None) -> Path:
+                 tolerance: float = 0.05, verification: str | Path | None = None,
+                 emulation_check: str | Path | None = None, command: str | None = None) -> Path:
     """Write report.md (+ PNGs and CSVs) and report.html into `out`; returns report.md's path."""
     out.mkdir(parents=True, exist_ok=True)
     run_list, fit_list = read_runs(runs), read_fits(fits)
@@ -44,6 +45,7 @@ def build_report(runs: list[Path], fits: list[Path], out: Path, *, reference: st
     ecological = tables.ecological_consequence(verdict, fit_list, run_list) if verdict is not None else pd.DataFrame()
     blocks += verdict_blocks
     blocks += _ecological(ecological, emulated_dev, out, tolerance)
+    blocks += _emulation_check(emulation_check, out)
     blocks += _verification(verification, out)
     blocks += _classifiers(run_list, out, ecological)
     blocks += _estimates(fit_list)
@@ -96,6 +98,31 @@ def _ecological(ecological: pd.DataFrame, emulated_dev: pd.DataFrame, out: Path,
         Table(ecological),
         Image(plot_deviation(emulated_dev, out / "deviation_emulated.png",
                              "Deviation of the emulated fits from the ground truth"), "deviation of the emulated fits")]
+
+
+def _emulation_check(path, out: Path) -> list:
+    """The emulation checked once against a classifier whose real labels exist (bench/occupancy_emulation_check.py)."""
+    if not path or not Path(path).is_file():
+        return [Text("The emulation has not been checked against real classifier labels here (report option "
+                     "`emulation_check`: the JSON written by `bench/occupancy_emulation_check.py`).")]
+    rows = json.loads(Path(path).read_text())["rows"]
+    real = next(r for r in rows if r["seed"] is None)
+    emulated = [r for r in rows if r["seed"] is not None]
+    table = pd.DataFrame([{"quantity": q, "real_labels_deviation": real["deviation"][q],
+                           "emulated_mean_deviation": float(np.mean([r["deviation"][q] for r in emulated])),
+                           "emulated_min": min(r["deviation"][q] for r in emulated),
+                           "emulated_max": max(r["deviation"][q] for r in emulated)} for q in real["deviation"]])
+    write_table(out / "emulation_check.csv", table)
+    mean_abs = float(np.mean([r["mean_abs_dev"] for r in emulated]))
+    max_abs = float(np.mean([r["max_abs_dev"] for r in emulated]))
+    return [Heading("Is the emulation faithful? Checked on the authors' CNN", 3),
+            Text(f"The authors' CNN labelled every Ain photo, so its real labels and labels emulated from its own Ain "
+                 f"confusion matrix (the same sequence-level emulation, {len(emulated)} seeds) can be fitted naive and "
+                 f"compared (`{Path(path).name}`, `bench/occupancy_emulation_check.py`). Mean |deviation| from the "
+                 f"ground truth over the study's quantities: real labels {real['mean_abs_dev']:.3f}, emulated "
+                 f"{mean_abs:.3f}; largest: real {real['max_abs_dev']:.3f}, emulated {max_abs:.3f}. Deviations "
+                 "(estimate minus ground truth) per quantity:"),
+            Table(table.round(3))]
 
 
 def _verification(path, out: Path) -> list:

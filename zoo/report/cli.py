@@ -29,6 +29,8 @@ def command_line(runs, fits, cfg) -> str:
         parts.append(f"reference={cfg.reference}")
     if cfg.verification:
         parts.append(f"verification={cfg.verification}")
+    if cfg.emulation_check:
+        parts.append(f"emulation_check={cfg.emulation_check}")
     return " ".join(parts)
 
 
@@ -44,6 +46,7 @@ def main(cfg: DictConfig) -> None:
     out = Path(cfg.out)
     prepare_run_dir(out, cfg)
     report = build_report(runs, fits, out, reference=cfg.reference, tolerance=float(cfg.tolerance),
-                          verification=cfg.verification, command=command_line(runs, fits, cfg))
+                          verification=cfg.verification, emulation_check=cfg.emulation_check,
+                          command=command_line(runs, fits, cfg))
     log.info("report with %d runs and %d fits: %s (and %s)", len(runs), len(fits), report, report.with_suffix(".html"))
     print(f"report: {report}\n        {report.with_suffix('.html')}")
