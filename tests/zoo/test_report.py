@@ -129,3 +129,22 @@ def test_the_emulation_check_is_reported_with_its_numbers(study):
     assert "real labels 0.030, emulated 0.040; largest: real 0.060, emulated 0.060" in report
     without = build_report(runs, fits, tmp_path / "bare").read_text()
     assert "has not been checked against real classifier labels" in without
+
+
+def test_emulated_seeds_are_one_row_of_the_ecological_table_not_verdict_bullets(study):
+    tmp_path, runs, fits = study
+    for seed, psi in ((0, 0.55), (1, 0.50)):  # 0.05 and 0.10 below the truth on every quantity
+        folder = tmp_path / "runs" / f"emulated_a_naive_seed{seed}"
+        _fake_fit(folder, psi, "naive")
+        config = (folder / "config.yaml").read_text()
+        (folder / "config.yaml").write_text(config.replace(
+            "mode: naive\n", f"mode: naive\n  emulate_from: {tmp_path / 'runs' / 'a'}\n  emulate_seed: {seed}\n"))
+    runs, fits = find_runs(tmp_path / "runs")
+    report = build_report(runs, fits, tmp_path / "out").read_text()
+    ecological = pd.read_csv(tmp_path / "out" / "ecological.csv")
+    assert ecological[["classifier", "labels", "seeds"]].values.tolist() == [["a", "naive", 2]]
+    assert ecological["mean_abs_deviation"].iloc[0] == pytest.approx(0.075)
+    assert ecological["max_abs_deviation"].iloc[0] == pytest.approx(0.10)
+    assert len(pd.read_csv(tmp_path / "out" / "verdict.csv")) == 4  # every fit but the reference
+    verdict_section = report[report.index("## Verdict"):report.index("## Ecological")]
+    assert "emulated_a_naive_seed" not in verdict_section and "- 2 fits of emulated zoo-model labels" in verdict_section

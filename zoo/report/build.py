@@ -68,9 +68,13 @@ def _verdict(fits, out: Path, reference: str | None, tolerance: float) -> tuple[
     blocks.append(Text(f"Against the ground-truth fit `{ref.name}`, on the {len(quantities)} quantities the study "
                        f"asks about ({', '.join(quantities)}); a fit is good enough when no quantity is off by more "
                        f"than {tolerance:.2f} (report option `tolerance`)."))
-    blocks += [Text("- " + tables.verdict_sentence(row, tolerance)) for row in verdict.to_dict("records")]
-    blocks.append(Table(verdict))
     own = [f for f in fits if not f.emulated_from]  # the study's own labels; emulated fits have their section
+    own_verdict = verdict[verdict["fit"].isin([f.name for f in own])]
+    blocks += [Text("- " + tables.verdict_sentence(row, tolerance)) for row in own_verdict.to_dict("records")]
+    if len(own_verdict) < len(verdict):
+        blocks.append(Text(f"- {len(verdict) - len(own_verdict)} fits of emulated zoo-model labels: next section "
+                           "(every fit's row is in `verdict.csv`)."))
+    blocks.append(Table(own_verdict))
     summaries = {f"{f.name} ({f.labels})": f.summary for f in own}
     blocks += [Heading("Occupancy estimates side by side", 3),
                Text("Marginal and conditional occupancy (posterior mean and 95% interval), the layout of the seed "
