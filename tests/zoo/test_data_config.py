@@ -10,6 +10,8 @@ from zoo.data.config import SOURCES, SPLITS, as_data_config, load_data_config
     ({"split": {"kind": "random"}}, "data.split.kind=random is not allowed: expected one of " + ", ".join(SPLITS)),
     ({"split": {"block_files": 0}}, "data.split.block_files=0 is not allowed: expected an integer >= 1"),
     ({"split": {"seed": -1}}, "data.split.seed=-1 is not allowed: expected an integer in [0, 4294967295]"),
+    ({"split": {"valid": 20}}, "data.split.valid=20.0 is not allowed: expected a number in [0, 1)"),
+    ({"split": {"test": 1.0}}, "data.split.test=1.0 is not allowed: expected a number in [0, 1)"),
     ({"detection_threshold": 1.5}, "data.detection_threshold=1.5 is not allowed: expected a number in [0, 1]"),
     ({"workers": 0}, "data.workers=0 is not allowed: expected an integer >= 1"),
     ({"sequences": {"gap_seconds": -5}}, "data.sequences.gap_seconds=-5.0 is not allowed: expected a number >= 0"),

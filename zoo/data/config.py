@@ -98,7 +98,8 @@ CONSTRAINTS = {
          **TIME_OPTIONS},
     "sequences": {"gap_seconds": Interval(0)},
     "split": {"kind": Options(SPLITS), "block_files": Interval(1, integer=True),
-              "seed": Interval(0, 2**32 - 1, integer=True)},
+              "seed": Interval(0, 2**32 - 1, integer=True), "valid": Interval(0, 1, open_high=True),
+              "test": Interval(0, 1, open_high=True)},  # shares of the photos (their sum: zoo.data.splits)
 }
 
 
