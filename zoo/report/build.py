@@ -100,8 +100,9 @@ def _ecological(ecological: pd.DataFrame, emulated_dev: pd.DataFrame, out: Path,
              "`bench/results/occupancy_emulation_check.md` measures on the authors' CNN how far this understates "
              f"the damage of real labels. Good enough: every seed within {tolerance:.2f} on every study quantity."),
         Table(ecological),
-        Image(plot_deviation(emulated_dev, out / "deviation_emulated.png",
-                             "Deviation of the emulated fits from the ground truth"), "deviation of the emulated fits")]
+        Image(plot_deviation(emulated_dev.assign(model=emulated_dev["classifier"] + ", " + emulated_dev["labels"]),
+                             out / "deviation_emulated.png", "Deviation of the emulated fits from the ground truth",
+                             group="model"), "deviation of the emulated fits")]
 
 
 def _emulation_check(path, out: Path) -> list:

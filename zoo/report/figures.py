@@ -20,10 +20,16 @@ def save(fig: Figure, path: str | Path) -> Path:
     return save_figure(fig, path, metadata={"Software": None})
 
 
-def plot_deviation(dev: pd.DataFrame, path: str | Path, title: str = "Deviation from the ground-truth fit") -> Path:
-    """Estimate minus ground truth with its 95% interval, per quantity, one colour per fit."""
+def plot_deviation(dev: pd.DataFrame, path: str | Path, title: str = "Deviation from the ground-truth fit",
+                   group: str | None = None) -> Path:
+    """Estimate minus ground truth with its 95% interval, per quantity, one colour per fit; with `group` (a column
+    of `dev`, e.g. the classifier and label mode of emulated fits) one colour and legend entry per group, its fits
+    (seeds) side by side."""
     params = list(dict.fromkeys(dev["parameter"]))
     fits = list(dict.fromkeys(dev["fit"]))
+    groups = dev.drop_duplicates("fit").set_index("fit")[group] if group else pd.Series(fits, index=fits)
+    colours = {g: f"C{k + 1}" for k, g in enumerate(dict.fromkeys(groups))}
+    sizes = groups.value_counts()
     fig = Figure(figsize=(8, 0.55 * len(params) * max(1, len(fits) / 3) + 2.2), layout="constrained")
     ax = fig.subplots()
     height = 0.8 / max(len(fits), 1)
@@ -31,15 +37,18 @@ def plot_deviation(dev: pd.DataFrame, path: str | Path, title: str = "Deviation 
         d = dev[dev["fit"] == fit].set_index("parameter").reindex(params)
         y = np.arange(len(params)) - 0.4 + height * (k + 0.5)
         lo, hi = d["q2.5"] - d["ground_truth"], d["q97.5"] - d["ground_truth"]
+        first = fits.index(fit) == min(fits.index(f) for f in groups.index[groups == groups[fit]])
+        label = (f"{groups[fit]} ({sizes[groups[fit]]} fits)" if group else f"{fit} ({d['labels'].dropna().iloc[0]})")
         ax.errorbar(d["deviation"], y, xerr=[d["deviation"] - lo, hi - d["deviation"]], fmt="o", capsize=3,
-                    color=f"C{k + 1}", label=f"{fit} ({d['labels'].dropna().iloc[0]})")
+                    color=colours[groups[fit]], label=label if first else None)
     ax.axvline(0, color="black", lw=1)
     ax.set_yticks(range(len(params)), params)
     ax.invert_yaxis()
     ax.set_xlabel("estimate - ground-truth estimate (occupancy probability; bars: 95% interval)")
     ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(len(fits), 3), fontsize=8)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=min(len(colours), 2 if group else 3),
+               fontsize=8)
     return save(fig, path)
 
 
