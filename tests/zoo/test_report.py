@@ -113,8 +113,19 @@ def test_runs_and_fits_with_the_same_folder_name_are_told_apart(tmp_path):
     assert "**study_b/fit** (naive, study column ?)" in report
 
 
+def _fake_emulated_fit(folder, psi, emulated_from, seed):
+    _fake_fit(folder, psi, "naive")
+    config = (folder / "config.yaml").read_text()
+    (folder / "config.yaml").write_text(config.replace(
+        "mode: naive\n", f"mode: naive\n  emulate_from: {emulated_from}\n  emulate_seed: {seed}\n"))
+
+
 def test_the_emulation_check_is_reported_with_its_numbers(study):
     tmp_path, runs, fits = study
+    bare = build_report(runs, fits, tmp_path / "bare").read_text()
+    assert "Checked on the authors' CNN" not in bare and "has not been checked" not in bare  # no emulated fit
+    _fake_emulated_fit(tmp_path / "runs" / "emulated_a_naive_seed0", 0.55, tmp_path / "runs" / "a", 0)
+    runs, fits = find_runs(tmp_path / "runs")
     deviation = {"real": {"psi[lynx]": 0.06, "psi[deer]": 0.0}, 0: {"psi[lynx]": 0.05, "psi[deer]": 0.01},
                  1: {"psi[lynx]": 0.07, "psi[deer]": 0.03}}
     rows = [{"labels": "real" if seed == "real" else "emulated", "seed": None if seed == "real" else seed,
@@ -127,18 +138,14 @@ def test_the_emulation_check_is_reported_with_its_numbers(study):
     assert table.loc["psi[lynx]"].tolist() == pytest.approx([0.06, 0.06, 0.05, 0.07])
     assert table.loc["psi[deer]", "emulated_mean_deviation"] == pytest.approx(0.02)
     assert "real labels 0.030, emulated 0.040; largest: real 0.060, emulated 0.060" in report
-    without = build_report(runs, fits, tmp_path / "bare").read_text()
+    without = build_report(runs, fits, tmp_path / "unchecked").read_text()
     assert "has not been checked against real classifier labels" in without
 
 
 def test_emulated_seeds_are_one_row_of_the_ecological_table_not_verdict_bullets(study):
     tmp_path, runs, fits = study
     for seed, psi in ((0, 0.55), (1, 0.50)):  # 0.05 and 0.10 below the truth on every quantity
-        folder = tmp_path / "runs" / f"emulated_a_naive_seed{seed}"
-        _fake_fit(folder, psi, "naive")
-        config = (folder / "config.yaml").read_text()
-        (folder / "config.yaml").write_text(config.replace(
-            "mode: naive\n", f"mode: naive\n  emulate_from: {tmp_path / 'runs' / 'a'}\n  emulate_seed: {seed}\n"))
+        _fake_emulated_fit(tmp_path / "runs" / f"emulated_a_naive_seed{seed}", psi, tmp_path / "runs" / "a", seed)
     runs, fits = find_runs(tmp_path / "runs")
     report = build_report(runs, fits, tmp_path / "out").read_text()
     ecological = pd.read_csv(tmp_path / "out" / "ecological.csv")

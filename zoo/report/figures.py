@@ -32,15 +32,15 @@ def plot_deviation(dev: pd.DataFrame, path: str | Path, title: str = "Deviation 
     sizes = groups.value_counts()
     fig = Figure(figsize=(8, 0.55 * len(params) * max(1, len(fits) / 3) + 2.2), layout="constrained")
     ax = fig.subplots()
-    height = 0.8 / max(len(fits), 1)
+    height, labelled = 0.8 / max(len(fits), 1), set()  # one legend entry per group
     for k, fit in enumerate(fits):
         d = dev[dev["fit"] == fit].set_index("parameter").reindex(params)
         y = np.arange(len(params)) - 0.4 + height * (k + 0.5)
         lo, hi = d["q2.5"] - d["ground_truth"], d["q97.5"] - d["ground_truth"]
-        first = fits.index(fit) == min(fits.index(f) for f in groups.index[groups == groups[fit]])
         label = (f"{groups[fit]} ({sizes[groups[fit]]} fits)" if group else f"{fit} ({d['labels'].dropna().iloc[0]})")
         ax.errorbar(d["deviation"], y, xerr=[d["deviation"] - lo, hi - d["deviation"]], fmt="o", capsize=3,
-                    color=colours[groups[fit]], label=label if first else None)
+                    color=colours[groups[fit]], label=None if groups[fit] in labelled else label)
+        labelled.add(groups[fit])
     ax.axvline(0, color="black", lw=1)
     ax.set_yticks(range(len(params)), params)
     ax.invert_yaxis()
