@@ -96,7 +96,6 @@ def predict(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 def scores(run_dir: Path) -> dict:
     """Test metrics from zoo.predict's files, and their largest difference from zoo.train's own test metrics."""
     classes = json.loads((run_dir / "classes.json").read_text())
-    classes = classes["classes"] if isinstance(classes, dict) else classes
     taxonomy = load_taxonomy(run_dir / "taxonomy.csv")
     index = {c: i for i, c in enumerate(classes)}
     test, images, sequences = predict(run_dir)
