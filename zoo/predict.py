@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from zoo.crops import (CROP_COLUMNS, CropPlan, check_crop_options, count_frames, crop_settings, crops_enabled,
                        image_table, ordered, plan_crops)
+from zoo.data.sources import TABLE_SUFFIXES, read_table_file
 from zoo.data.times import parse_times
 from zoo import ray_engine
 from zoo.images import find_images, forward_batches
@@ -120,10 +121,10 @@ def input_records(source: str | os.PathLike, path_pattern: str | None = None, ga
     source = Path(source)
     if source.is_dir():
         records = _folder_records(source, path_pattern, progress)
-    elif source.suffix.lower() in (".csv", ".parquet") or source.name.lower().endswith(".csv.gz"):
+    elif source.name.lower().endswith(TABLE_SUFFIXES):
         records = _table_records(source)
     else:
-        raise ValueError(f"input must be a folder of images or a .csv/.parquet records table, got {source}")
+        raise ValueError(f"input must be a folder of images or a .csv/.parquet/.xlsx records table, got {source}")
     if records.empty:
         raise ValueError(f"no images to label in {source}")
     dup = records["media_id"][records["media_id"].duplicated()]
@@ -161,7 +162,7 @@ def _folder_records(folder: Path, path_pattern: str | None, progress: bool) -> p
 
 
 def _table_records(path: Path) -> pd.DataFrame:
-    table = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path, low_memory=False)
+    table = read_table_file(path)  # zoo.data's reader: ';' or ',' CSV, BOM, gzip, Parquet, .xlsx
     if "path" not in table:
         raise ValueError(f"{path} has no `path` column (columns: {list(table.columns)})")
     if "media_id" not in table:

@@ -244,6 +244,22 @@ def test_a_table_s_times_are_read_by_the_one_parser(tmp_path, caplog):
     assert pd.isna(times.iloc[2]) and "1 timestamp(s)" in caplog.text
 
 
+def test_a_table_is_read_like_a_zoo_data_label_table(tmp_path):
+    """A spreadsheet's ';' CSV with a byte-order mark and an .xlsx give the same records as a plain CSV."""
+    from zoo.predict import input_records
+
+    frame = pd.DataFrame({"path": ["a.jpg", "b.jpg"], "site": ["12", "3.5"], "timestamp": ["2017-05-25 10:00:00"] * 2})
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    (tmp_path / "europe.csv").write_text(frame.to_csv(index=False, sep=";"), encoding="utf-8-sig")
+    frame.to_excel(tmp_path / "book.xlsx", index=False)
+    expected = input_records(tmp_path / "plain.csv", progress=False)[["media_id", "site", "timestamp", "sequence_id"]]
+    for name in ("europe.csv", "book.xlsx"):
+        got = input_records(tmp_path / name, progress=False)[["media_id", "site", "timestamp", "sequence_id"]]
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    with pytest.raises(ValueError, match=r"a .csv/.parquet/.xlsx records table, got .*labels.ods"):
+        input_records(tmp_path / "labels.ods", progress=False)
+
+
 def test_options_are_the_command_s_keys_checked_once(run_dir, photos, tmp_path):
     from zoo.predict import predict_options
 

@@ -158,7 +158,7 @@ def read_table_file(path: str | Path, **read_csv) -> pd.DataFrame:
     """A CSV (',' ';' or tab separated, UTF-8 with or without BOM, optionally gzipped), Parquet file or Excel
     workbook (.xlsx: its first sheet; `read_csv`'s dtype/NA/nrows options apply to it too)."""
     path = Path(path)
-    if path.suffix == ".parquet":
+    if path.suffix.lower() == ".parquet":
         return pd.read_parquet(path)
     if path.suffix.lower() == ".xlsx":
         return read_excel_sheet(path, **read_csv)
@@ -170,7 +170,8 @@ def read_table_file(path: str | Path, **read_csv) -> pd.DataFrame:
         sep = max((",", ";", "\t"), key=header.count)
         if sep != ",":
             log.info("%s: columns separated by %r", path, sep)
-        return pd.read_csv(path, sep=sep, encoding="utf-8-sig", **read_csv)
+        # whole-file type inference: a column is one type, not one per chunk of a large table
+        return pd.read_csv(path, sep=sep, encoding="utf-8-sig", **{"low_memory": False, **read_csv})
     except UnicodeDecodeError as err:
         raise ValueError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}): save it as UTF-8 "
                          "(Excel: 'CSV UTF-8'; LibreOffice: character set Unicode (UTF-8))") from None
