@@ -15,7 +15,7 @@ import pandas as pd
 from scipy.special import log_softmax
 
 from occupancy.sequences import SequenceEvidence
-from occupancy.likelihoods import false_label_exposure
+from occupancy.likelihoods import false_label_exposure, false_site_factor
 
 CHECK_COLUMNS = ["species", "stream", "observed", "replicated_mean", "q2.5", "q97.5", "p_value"]
 
@@ -73,8 +73,11 @@ def detection_frequency_check(occ_model, idata, n_draws: int = 200, seed: int = 
         for k, s in enumerate(species):
             replicated[("hard labels", s)][i] = y_rep[k].sum()
         if ev is not None:
-            params = tuple(point[n] for n in ("true_label_mean", "true_label_dispersion", "false_rate",
-                                              "false_label_dispersion"))
+            params = [point[n] for n in ("true_label_mean", "true_label_dispersion", "false_rate", "false_label_dispersion")]
+            if "false_label_site_effect" in point:  # (P, S): each unit's site factor on the false-label rate
+                _, unit_index = ev.labelled_sites()
+                factor = false_site_factor(point["false_label_site_sd"], point["false_label_site_effect"])
+                params[2] = params[2] * factor[:, unit_index].T
             units = _replicate_units(rng, ev, z, p[:, ev.unit_site, ev.unit_occasion].T, params)
             for k, s in enumerate(species):
                 replicated[("classifier labels", s)][i] = units[:, k].sum()

@@ -127,6 +127,17 @@ def unit_loglik(m, exposure, hit, miss, confirmed, true_mean, true_dispersion, f
     return used, unused
 
 
+def false_site_factor(site_sd, effect, exp=np.exp):
+    """Multiplier of a species' false-label rate at each labelled site: lognormal with mean 1.
+
+    site_sd (..., S), effect (..., S, L) standard normal per species and labelled site; `exp` = pt.exp
+    inside a model. A busy trail where people read as chamois keeps producing chamois labels month after
+    month: without this factor such a site looks occupied.
+    """
+    sd = site_sd[..., :, None]
+    return exp(sd * effect - sd ** 2 / 2)
+
+
 def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, false_rate, false_dispersion, n_sites: int):
     """Classifier labels of sequences at classified sites, one site-occasion ("unit") and species at a time.
 
@@ -135,7 +146,7 @@ def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, fals
     true_mean, true_dispersion = the number X of s's own sequences labelled s in an occasion s used
     (negative binomial, variance mean + dispersion mean^2: visits come in overdispersed numbers of
     sequences, and X = 0 is a visit the classifier missed entirely); false_rate = Pr(a sequence of
-    another class is labelled s), false_dispersion = overdispersion of the count of those false labels
+    another class is labelled s), (S,) or per unit (S, P) with a site factor (`false_site_factor`), false_dispersion = overdispersion of the count of those false labels
     (how much they vary between sites and months: a busy trail, a herd of cows).
 
     w_ps (s photographed at unit p) ~ Bern(z_s p_s) is summed out. Given w_ps, the unit's data on s are
@@ -159,7 +170,8 @@ def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, fals
     # exposure, and a site busy with deer would make deer labels look false)
     exposure = false_label_exposure(ev.n_sequences[:, None], ev.label_count, ev.verified_miss)  # (P, S)
     ll_used, ll_unused = unit_loglik(m, exposure.T, hit, miss, ev.confirmed.T, true_mean[:, None],
-                                     true_dispersion[:, None], false_rate[:, None], false_dispersion[:, None])
+                                     true_dispersion[:, None], false_rate if false_rate.ndim == 2 else false_rate[:, None],
+                                     false_dispersion[:, None])
     # without detection covariates p depends on species and node only: (S, 1, K), broadcast over units
     eta_units = eta[:, 0, 0, None, :] if _per_site_sums(eta) else eta[:, ev.unit_site, ev.unit_occasion, :]
     log_q = -pt.softplus(eta_units)

@@ -19,8 +19,8 @@ import pytensor
 import pytensor.tensor as pt
 
 from occupancy.histories import DetectionData
-from occupancy.likelihoods import (combine_streams, hard_stream, occupancy_log_psi, score_stream, sequence_stream,
-                                  site_effect_nodes, state_matrix)
+from occupancy.likelihoods import (combine_streams, false_site_factor, hard_stream, occupancy_log_psi, score_stream,
+                                  sequence_stream, site_effect_nodes, state_matrix)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class PriorSpec:
     count_sd: float = 1.5  # log-scale sd of the own-label count mean per used occasion (around 3)
     dispersion_sd: float = 1.0  # half-normal sd of the label counts' overdispersion (0 = Poisson)
     site_detection_sd: float = 1.0  # half-normal sd of the sd of logit p between sites; 0 = every site detects alike
+    false_site_sd: float = 0.0  # half-normal sd of the sd of log false-label rates between sites; 0 = alike everywhere
 
     def __post_init__(self):
         for name in ("natural_sd", "interaction_sd", "detection_sd", "slope_sd", "count_sd", "dispersion_sd"):
@@ -47,8 +48,9 @@ class PriorSpec:
         if len(value) != 2 or not min(value) > 0:
             raise ValueError(f"prior false_rate must be two Beta shape parameters > 0, got {list(value)}")
         object.__setattr__(self, "false_rate", value)
-        if not self.site_detection_sd >= 0:
-            raise ValueError(f"prior site_detection_sd must be >= 0 (0 = no site effect), got {self.site_detection_sd}")
+        for name in ("site_detection_sd", "false_site_sd"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"prior {name} must be >= 0 (0 = no site effect), got {getattr(self, name)}")
         if self.penalty is not None and not self.penalty > 0:
             raise ValueError(f"prior penalty must be > 0 (or null), got {self.penalty}")
 
@@ -211,7 +213,14 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
             if ev.random_negatives.sum():  # a random verified sample counts false labels directly
                 pm.Binomial("random_false_labels", n=ev.random_negatives, p=false_rate, observed=ev.random_false_labels,
                             dims="species")
-            seq = sequence_stream(ev, eta_nodes, true_mean, true_dispersion, false_rate, false_dispersion, N)
+            unit_false_rate = false_rate
+            if prior.false_site_sd > 0 and ev.n_units:
+                labelled, unit_index = ev.labelled_sites()
+                model.add_coord("labelled_site", [data.sites[i] for i in labelled])
+                false_site_sd = pm.HalfNormal("false_label_site_sd", sigma=prior.false_site_sd, dims="species")
+                effect = pm.Normal("false_label_site_effect", 0.0, 1.0, dims=("species", "labelled_site"))
+                unit_false_rate = false_rate[:, None] * false_site_factor(false_site_sd, effect, pt.exp)[:, unit_index]
+            seq = sequence_stream(ev, eta_nodes, true_mean, true_dispersion, unit_false_rate, false_dispersion, N)
             if seq is not None:
                 streams.append(seq)
         loglik = combine_streams(streams, log_weights, states)

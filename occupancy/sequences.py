@@ -74,6 +74,10 @@ class SequenceEvidence:
     def n_units(self) -> int:
         return len(self.unit_site)
 
+    def labelled_sites(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sites with classified units, and each unit's position among them: (sites,), (P,)."""
+        return np.unique(self.unit_site, return_inverse=True)
+
     def subset_sites(self, index: Sequence[int]) -> "SequenceEvidence":
         index = np.asarray(index)
         new_pos = np.full(int(max(self.unit_site.max(initial=0), index.max(initial=0))) + 1, -1)

@@ -8,7 +8,7 @@ import xarray as xr
 from occupancy.checks import detection_frequency_check
 from occupancy.derived import conditional_set
 from occupancy.inference import SamplerSpec, fit
-from occupancy.model import ModelSpec
+from occupancy.model import ModelSpec, PriorSpec
 from occupancy.simulate import simulate
 from occupancy.summary import summarize
 
@@ -68,3 +68,19 @@ def test_predictive_check_flags_a_posterior_that_cannot_produce_the_data(fits):
     broken.posterior["alpha"] = broken.posterior["alpha"] * 0 - 6.0  # p ~ 0.002: almost nothing detected
     check, _ = detection_frequency_check(result.occ_model, broken, n_draws=100)
     assert (check["p_value"] < 0.025).all(), check
+
+
+def test_false_label_site_factor_fits_and_checks(fits):
+    """prior.false_site_sd samples a factor per labelled site on the false-label rates; on data whose false
+    labels are alike everywhere the estimates stay with the model without it, and the predictive check runs."""
+    study, results = fits
+    model = ModelSpec(interactions=(("lynx", "deer"),), prior=PriorSpec(false_site_sd=1.0))
+    result = fit(study.detection_data("confusion"), model, SAMPLER, CONDITIONALS)
+    effect = result.idata.posterior["false_label_site_effect"]
+    assert effect.dims[2:] == ("species", "labelled_site")
+    assert effect.sizes["labelled_site"] == len(np.unique(study.detection_data("confusion").sequences.unit_site))
+    s, base = result.summary.set_index("parameter"), results["confusion"].summary.set_index("parameter")
+    assert {"false_label_site_sd[lynx]", "false_label_site_sd[deer]"} <= set(s.index)
+    for q in ("psi[lynx]", "psi[deer]"):
+        assert abs(s.loc[q, "mean"] - base.loc[q, "mean"]) < 0.05, q
+    assert set(result.check["stream"]) == {"hard labels", "classifier labels"}

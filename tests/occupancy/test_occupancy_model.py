@@ -21,11 +21,18 @@ CLASSIFIER = {"true_label_mean": np.array([2.5, 6.0]), "true_label_dispersion": 
               "false_label_dispersion": np.array([0.6, 0.2])}
 
 
-def point(f, alpha, classifier=False, site_sd=None):
+# a site factor on false-label rates, per species and labelled site (sites 1 and 2 of make_data)
+FALSE_SITE = {"false_label_site_sd": np.array([0.8, 0.5]), "false_label_site_effect": np.array([[0.4, -1.1], [-0.3, 0.9]])}
+LABELLED_SITES = {1: 0, 2: 1}
+
+
+def point(f, alpha, classifier=False, site_sd=None, false_site=False):
     values = {"f": np.asarray(f, float), "alpha": np.asarray(alpha, float)}
     if site_sd is not None:
         values["detection_site_sd"] = np.asarray(site_sd, float)
-    return {**values, **CLASSIFIER} if classifier else values
+    if classifier:
+        values |= CLASSIFIER | (FALSE_SITE if false_site else {})
+    return values
 
 
 def psi_of_state(f, z):
@@ -40,11 +47,15 @@ def nb_pmf(m, mean, var):
     return nbinom.pmf(m, shape, shape / (shape + mean))
 
 
-def unit_likelihood(z, s, unit, p):
+def unit_likelihood(z, s, unit, p, false_site=False):
     """Pr(unit's data on species s | z_s), summing the species' use w of the occasion by hand."""
     m, n, hit, miss, confirmed = unit["m"][s], unit["n"], unit["hit"][s], unit["miss"][s], unit["confirmed"][s]
     c = {k: v[s] for k, v in CLASSIFIER.items()}
-    f_mean = c["false_rate"] * max(n - m + miss, 1)  # exposure: sequences not labelled s, and labelled s but not s
+    factor = 1.0
+    if false_site:  # lognormal with mean 1
+        sd, effect = FALSE_SITE["false_label_site_sd"][s], FALSE_SITE["false_label_site_effect"][s, LABELLED_SITES[unit["site"]]]
+        factor = np.exp(sd * effect - sd ** 2 / 2)
+    f_mean = c["false_rate"] * factor * max(n - m + miss, 1)  # exposure: sequences not labelled s, and labelled s but not s
     f_var = f_mean + c["false_label_dispersion"] * f_mean ** 2
     t_var = c["true_label_mean"] + c["true_label_dispersion"] * c["true_label_mean"] ** 2
     total = 0.0
@@ -58,7 +69,7 @@ def unit_likelihood(z, s, unit, p):
     return total
 
 
-def species_likelihood(s, present, p, y, log_lr, units):
+def species_likelihood(s, present, p, y, log_lr, units, false_site=False):
     """Pr(site data on species s | z_s = present, detection p), occasion by occasion and unit by unit."""
     z = [0, 0]
     z[s] = int(present)
@@ -70,11 +81,11 @@ def species_likelihood(s, present, p, y, log_lr, units):
         if log_lr is not None and not np.isnan(log_lr[s, j]):
             like *= z[s] * p * np.exp(log_lr[s, j]) + (1 - z[s] * p)
     for unit in units:
-        like *= unit_likelihood(z, s, unit, pp)
+        like *= unit_likelihood(z, s, unit, pp, false_site)
     return like
 
 
-def direct_site_loglik(y, log_lr, units, f, alpha, site_sd=(0.0, 0.0), integrate=None):
+def direct_site_loglik(y, log_lr, units, f, alpha, site_sd=(0.0, 0.0), integrate=None, false_site=False):
     """log sum_z psi(z) P(data | z): the site effect e_s ~ N(0, 1) on logit p is integrated per species
     (by `integrate`, a function of the integrand; default the model's Gauss-Hermite nodes)."""
     if integrate is None:
@@ -82,8 +93,9 @@ def direct_site_loglik(y, log_lr, units, f, alpha, site_sd=(0.0, 0.0), integrate
         integrate = lambda g: sum(np.exp(lw) * g(e) for e, lw in zip(nodes, log_weights))  # noqa: E731
     like = {}
     for s in range(2):
-        like[s, 0] = species_likelihood(s, False, expit(alpha[s]), y, log_lr, units)
-        like[s, 1] = integrate(lambda e: species_likelihood(s, True, expit(alpha[s] + site_sd[s] * e), y, log_lr, units))
+        like[s, 0] = species_likelihood(s, False, expit(alpha[s]), y, log_lr, units, false_site)
+        like[s, 1] = integrate(lambda e: species_likelihood(s, True, expit(alpha[s] + site_sd[s] * e), y, log_lr, units,
+                                                            false_site))
     total = sum(psi_of_state(f, z) * like[0, z[0]] * like[1, z[1]] for z in itertools.product((0, 1), repeat=2))
     return np.log(total)
 
@@ -118,19 +130,20 @@ def make_data(with_classifier=False, with_scores=False):
 
 
 @pytest.mark.parametrize("site_sd", [None, (0.7, 1.3)])
-@pytest.mark.parametrize("with_classifier,with_scores", [(False, False), (True, False), (False, True)])
-def test_marginalised_likelihood_matches_direct_sum_over_states(with_classifier, with_scores, site_sd):
+@pytest.mark.parametrize("with_classifier,with_scores,false_site",
+                         [(False, False, False), (True, False, False), (True, False, True), (False, True, False)])
+def test_marginalised_likelihood_matches_direct_sum_over_states(with_classifier, with_scores, false_site, site_sd):
     data = make_data(with_classifier, with_scores)
-    prior = PriorSpec(site_detection_sd=0.0 if site_sd is None else 1.0)
+    prior = PriorSpec(site_detection_sd=0.0 if site_sd is None else 1.0, false_site_sd=1.0 if false_site else 0.0)
     occ = build_model(data, ModelSpec(interactions=(("lynx", "deer"),), prior=prior))
     f, alpha = np.array([0.3, -0.4, 0.8]), np.array([-0.2, 0.5])
-    values = point(f, alpha, with_classifier, site_sd)
+    values = point(f, alpha, with_classifier, site_sd, false_site)
     log_psi, loglik, _, _ = occ.compile_state_function()(values)
     model_site = logsumexp(log_psi + loglik, axis=1)
     for i in range(3):
         units = [u for u in UNITS if u["site"] == i] if with_classifier else []
         expected = direct_site_loglik(data.y[:, i], None if data.score_log_lr is None else data.score_log_lr[:, i],
-                                      units, f, alpha, site_sd or (0.0, 0.0))
+                                      units, f, alpha, site_sd or (0.0, 0.0), false_site=false_site)
         assert model_site[i] == pytest.approx(expected, rel=1e-9, abs=1e-9)
     # and the model's total log density adds exactly these site terms to the priors
     logp = occ.model.compile_logp(vars=[occ.model["occupancy_loglik"]], jacobian=False, sum=True)
@@ -177,10 +190,12 @@ def test_state_probabilities_and_conditionals():
 
 def test_model_has_named_dims_and_rejects_unknown_names():
     data = make_data(with_classifier=True)
-    occ = build_model(data, ModelSpec(interactions=(("lynx", "deer"),), prior=PriorSpec(penalty=1.28)))
+    occ = build_model(data, ModelSpec(interactions=(("lynx", "deer"),), prior=PriorSpec(penalty=1.28, false_site_sd=1.0)))
     assert occ.model.named_vars_to_dims["f"] == ("term",)
     assert list(occ.model.coords["term"]) == ["lynx", "deer", "lynx:deer"]
     assert occ.model.named_vars_to_dims["false_rate"] == ("species",)
+    assert occ.model.named_vars_to_dims["false_label_site_effect"] == ("species", "labelled_site")
+    assert list(occ.model.coords["labelled_site"]) == ["b", "c"]  # the sites with classified units
     with pytest.raises(ValueError, match="unknown species \\['wolf'\\]"):
         build_model(data, ModelSpec(interactions=(("lynx", "wolf"),)))
     with pytest.raises(ValueError, match="unknown site covariate"):
@@ -189,3 +204,5 @@ def test_model_has_named_dims_and_rejects_unknown_names():
         conditional_set(SPECIES, [{"species": "lynx", "given": ["wolf"]}])
     with pytest.raises(ValueError, match="penalty must be > 0"):
         PriorSpec(penalty=0)
+    with pytest.raises(ValueError, match="false_site_sd must be >= 0"):
+        PriorSpec(false_site_sd=-0.5)
