@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from occupancy.derived import conditional_set  # noqa: E402
 from occupancy.inference import SamplerSpec, fit  # noqa: E402
-from occupancy.model import ModelSpec  # noqa: E402
+from occupancy.model import ModelSpec, PriorSpec  # noqa: E402
 from occupancy.histories import OccasionSpec, assign_occasions, normalise_species_map  # noqa: E402
 from occupancy.sequences import sequence_table  # noqa: E402
 from occupancy.simulate import field_pattern, simulate, simulate_bursty  # noqa: E402
@@ -73,10 +73,11 @@ def one_replicate(seed: int, confusion: np.ndarray, args, pattern=None) -> list[
     else:
         sim = simulate(other_rate=args.other_rate, **common)
     sampler = SamplerSpec(backend=args.backend, chains=2, draws=args.draws, tune=args.draws, cores=1, seed=seed)
+    prior = PriorSpec() if args.false_site_prior is None else PriorSpec(false_site_sd=args.false_site_prior)
     rows = []
-    for mode in MODES:
+    for mode in args.modes:
         t0 = time.perf_counter()
-        result = fit(sim.detection_data(mode, activity=args.activity), ModelSpec(interactions=INTERACTIONS), sampler, conds)
+        result = fit(sim.detection_data(mode, activity=args.activity), ModelSpec(interactions=INTERACTIONS, prior=prior), sampler, conds)
         s = result.summary.set_index("parameter")
         for name, truth in sim.truth.items():
             if not name.startswith("psi"):
@@ -91,6 +92,18 @@ def scored(df: pd.DataFrame) -> pd.DataFrame:
     """Each interval's error, whether it covers the truth, and whether it is a marginal or a conditional."""
     return df.assign(error=df["mean"] - df["truth"], covered=(df["q2.5"] <= df["truth"]) & (df["truth"] <= df["q97.5"]),
                      kind=np.where(df["parameter"].str.contains(r"\|"), "conditional", "marginal"))
+
+
+def excess_over_ground_truth(df: pd.DataFrame) -> pd.DataFrame | None:
+    """Per quantity: the ground-truth fit's bias, and each label mode's mean error minus the ground-truth fit's
+    on the same simulated study (the bias the labels add to what perfect labels would give)."""
+    err = scored(df).pivot_table(index=["seed", "parameter"], columns="mode", values="error")
+    if "ground_truth" not in err or err.shape[1] < 2:
+        return None
+    excess = err.drop(columns="ground_truth").sub(err["ground_truth"], axis=0)
+    table = excess.groupby("parameter").mean().assign(ground_truth=err["ground_truth"].groupby("parameter").mean())
+    overall = excess.mean().to_frame().T.assign(ground_truth=err["ground_truth"].mean()).set_axis(["all"])
+    return pd.concat([table, overall])[["ground_truth"] + list(excess.columns)]
 
 
 def aggregate(df: pd.DataFrame) -> pd.DataFrame:
@@ -118,6 +131,14 @@ def main() -> None:
     parser.add_argument("--false-site-sd", type=float, default=1.0, help="bursty: sd of the per-site false-label factor")
     parser.add_argument("--detection-site-sd", type=float, default=0.0,
                         help="bursty: sd of a site effect on logit p (the real lynx ground truth fits 0.7-1.8)")
+    parser.add_argument("--false-site-prior", type=float, default=None,
+                        help="the fits' prior.false_site_sd (default: the model's; 0 = one false-label rate everywhere)")
+    parser.add_argument("--modes", nargs="+", choices=("ground_truth",) + MODES, default=list(MODES),
+                        help="label modes to fit (ground_truth: every site's true labels, the best any labelling can do)")
+    parser.add_argument("--first-seed", type=int, default=1000, help="replicate r is simulated with seed first-seed + r")
+    parser.add_argument("--paired-with", default=None,
+                        help="JSON of an earlier run of the same studies (same seeds): its rows join this run's, e.g. a "
+                             "ground_truth run beside a run of the label modes")
     parser.add_argument("--out", default="bench/results/occupancy_coverage")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -127,7 +148,7 @@ def main() -> None:
     rows, started = [], time.perf_counter()
     out = Path(args.out)
     for rep in range(args.replicates):
-        rows += one_replicate(1000 + rep, confusion, args, pattern)
+        rows += one_replicate(args.first_seed + rep, confusion, args, pattern)
         df = pd.DataFrame(rows)
         agg = aggregate(df)
         write_json(out.with_suffix(".json"), {"args": vars(args), "confusion": confusion, "replicates_done": rep + 1,
@@ -161,11 +182,19 @@ def main() -> None:
                    .agg(bias=("error", "mean"), coverage=("covered", "mean")))
     lines += ["", "Marginal occupancy per species:", "", "| quantity | labels | bias | 95% coverage |", "|---|---|---|---|"]
     lines += [f"| {q} | {m} | {r.bias:+.3f} | {r.coverage:.2f} |" for (q, m), r in per_species.iterrows()]
+    earlier = pd.DataFrame(json.loads(Path(args.paired_with).read_text())["rows"]) if args.paired_with else None
+    excess = excess_over_ground_truth(df if earlier is None else pd.concat([earlier, df], ignore_index=True))
+    if excess is not None:
+        modes = [m for m in excess.columns if m != "ground_truth"]
+        lines += ["", "Bias beyond perfect labels: the ground-truth fit's bias (every site's true labels, same simulated "
+                  "studies), and each label mode's mean error minus the ground-truth fit's on the same study:", "",
+                  "| quantity | ground_truth bias | " + " | ".join(f"{m} - ground_truth" for m in modes) + " |",
+                  "|---|---|" + "---|" * len(modes)]
+        lines += [f"| {q} | {r['ground_truth']:+.3f} | " + " | ".join(f"{r[m]:+.3f}" for m in modes) + " |"
+                  for q, r in excess.iterrows()]
     lines += ["", "Confusion matrix used (rows: true lynx, deer, chamois, other; columns: predicted):", "",
               "```", np.array2string(confusion, precision=3), "```",
-              "", f"Command: `.venv/bin/python bench/occupancy_coverage.py --scenario {args.scenario} --replicates {n} "
-              f"--sites {args.sites} --draws {args.draws} --detection-site-sd {args.detection_site_sd}"
-              + (f" --activity {args.activity}" if args.activity else "") + f" --out {args.out}` "
+              "", f"Command: `.venv/bin/python bench/occupancy_coverage.py {' '.join(sys.argv[1:])}` "
               f"({time.perf_counter() - started:.0f} s)."]
     write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
 
