@@ -1,7 +1,7 @@
 """Warm speed of the confusion-aware lynx fit: the same fit twice in one process (the second finds the
 compile cache warm), with the sampler config's defaults unless overridden.
 
-    .venv/bin/python bench/occupancy_confusion_speed.py [--backend pymc] [--chains 2] [--draws 1000] [--tune 500]
+    .venv/bin/python bench/occupancy_confusion_speed.py [--backend pymc] [--chains 2] [--draws 1000] [--tune 500] [--target-accept 0.9]
 
 Prints, per repetition: build / sampling / derived seconds, leapfrog steps per draw, step size, divergences,
 minimum bulk ESS of the reported quantities and max R-hat. (docs/occupancy.md, Speed.)
@@ -31,6 +31,7 @@ def main(argv=None):
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=500)
+    parser.add_argument("--target-accept", type=float, default=None, help="default: the sampler config's")
     parser.add_argument("--verified", type=float, default=0.1, help="share of photos verified at random")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args(argv)
@@ -38,6 +39,8 @@ def main(argv=None):
     cfg = config(args)
     records = load_study_records(cfg.study.records)
     conds = conditional_set(list(cfg.study.species), OmegaConf.to_container(cfg.study.conditionals))
+    if args.target_accept is not None:
+        cfg.sampler.target_accept = args.target_accept
     model_spec, sampler = specs(cfg)
     for rep in range(args.repeat):
         data = detection_data(records, cfg.study, confusion_labels(args.verified), seed=int(cfg.seed))
