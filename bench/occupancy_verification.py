@@ -62,6 +62,8 @@ def config(args):
         cfg.prior.false_rate = list(args.false_rate)
     if getattr(args, "site_detection_sd", None) is not None:
         cfg.prior.site_detection_sd = args.site_detection_sd
+    if getattr(args, "false_site_sd", None) is not None:
+        cfg.prior.false_site_sd = args.false_site_sd
     if getattr(args, "activity", None):
         cfg.study.activity = args.activity
     return cfg
@@ -113,6 +115,8 @@ def main(argv=None):
                         help="Beta prior of the false-label rates instead of prior/default.yaml's (an ablation)")
     parser.add_argument("--site-detection-sd", type=float, default=None,
                         help="prior scale of the site effect on detection instead of prior/default.yaml's; 0 = none")
+    parser.add_argument("--false-site-sd", type=float, default=None,
+                        help="prior scale of the site factor on false-label rates instead of prior/default.yaml's")
     parser.add_argument("--activity", choices=("none", "records"), default=None,
                         help="study.activity instead of the lynx study's (an ablation: none = every month observed)")
     parser.add_argument("--render", action="store_true", help="only redraw <out>.md and <out>.png from <out>.json")
@@ -166,7 +170,7 @@ def main(argv=None):
     figure(rows, Path(args.out + ".png"))
 
 
-SAMPLER_ARGS = ("backend", "chains", "draws", "tune", "false_rate", "site_detection_sd", "activity")
+SAMPLER_ARGS = ("backend", "chains", "draws", "tune", "false_rate", "site_detection_sd", "false_site_sd", "activity")
 
 
 def previous_rows(path: Path, args) -> list[dict]:
@@ -198,6 +202,8 @@ def report(rows, args) -> str:
         f"Random policies: mean over {args.seeds} seeds, 'worst' and 'max' over seeds. Model: "
         + ("one p per species (`prior.site_detection_sd=0`)" if getattr(args, "site_detection_sd", None) == 0
            else "the default (a site effect on detection)")
+        + (f"; a site factor on false-label rates (`prior.false_site_sd={args.false_site_sd}`)"
+           if getattr(args, "false_site_sd", None) else "")
         + ("; every month observed, camera-off months read as non-detections (`--activity none`)"
            if getattr(args, "activity", None) == "none" else "; months without any photo missing (`activity: records`)")
         + ".",
@@ -212,8 +218,15 @@ def report(rows, args) -> str:
     for r in agg.itertuples():
         lines.append(f"| {r.budget:.1%} | {r.policy} | {r.fits} | {r.photos:.0f} | {r.mean_dev:.3f} | {r.worst_mean_dev:.3f} | "
                      f"{r.max_dev:.3f} | {r.mean_dev_p:.3f} | {r.max_dev_p:.3f} | {r.covered:.2f} | {r.seconds:.0f} |")
+    options = {"policies": getattr(args, "policies", None), "false_rate": getattr(args, "false_rate", None),
+               "site_detection_sd": getattr(args, "site_detection_sd", None),
+               "false_site_sd": getattr(args, "false_site_sd", None), "activity": getattr(args, "activity", None)}
+    if options["policies"] == ["planned", "random_photos", "random_sequences"]:
+        options["policies"] = None
+    flags = "".join(f" --{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                    for k, v in options.items() if v is not None)
     command = (f"Command: `.venv/bin/python bench/occupancy_verification.py --budgets {' '.join(map(str, args.budgets))} "
-               f"--seeds {args.seeds} --out {args.out}`")
+               f"--seeds {args.seeds}{flags} --out {args.out}`")
     note = [getattr(args, "note")] if getattr(args, "note", None) else []
     return "\n".join(lines + ["", command] + note) + "\n"
 
