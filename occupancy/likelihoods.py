@@ -132,7 +132,8 @@ def false_site_factor(site_sd, effect, exp=np.exp):
 
     site_sd (..., S), effect (..., S, L) standard normal per species and labelled site; `exp` = pt.exp
     inside a model. A busy trail where people read as chamois keeps producing chamois labels month after
-    month: without this factor such a site looks occupied.
+    month; the factor lets the model read that as the site's own false-label rate rather than as chamois
+    being there (measured: docs/occupancy.md, "How much of that bias is the labels'?").
     """
     sd = site_sd[..., :, None]
     return exp(sd * effect - sd ** 2 / 2)
@@ -146,8 +147,9 @@ def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, fals
     true_mean, true_dispersion = the number X of s's own sequences labelled s in an occasion s used
     (negative binomial, variance mean + dispersion mean^2: visits come in overdispersed numbers of
     sequences, and X = 0 is a visit the classifier missed entirely); false_rate = Pr(a sequence of
-    another class is labelled s), (S,) or per unit (S, P) with a site factor (`false_site_factor`), false_dispersion = overdispersion of the count of those false labels
-    (how much they vary between sites and months: a busy trail, a herd of cows).
+    another class is labelled s), (S,), or (S, P) per unit with a site factor (`false_site_factor`);
+    false_dispersion = overdispersion of the count of those false labels (how much they vary between
+    sites and months: a busy trail, a herd of cows).
 
     w_ps (s photographed at unit p) ~ Bern(z_s p_s) is summed out. Given w_ps, the unit's data on s are
     - m_ps, its sequences labelled s: F + w X, F ~ NB(false_rate * e_ps, false_dispersion) the false
