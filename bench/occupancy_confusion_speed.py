@@ -39,8 +39,6 @@ def main(argv=None):
     cfg = config(args)
     records = load_study_records(cfg.study.records)
     conds = conditional_set(list(cfg.study.species), OmegaConf.to_container(cfg.study.conditionals))
-    if args.target_accept is not None:
-        cfg.sampler.target_accept = args.target_accept
     model_spec, sampler = specs(cfg)
     for rep in range(args.repeat):
         data = detection_data(records, cfg.study, confusion_labels(args.verified), seed=int(cfg.seed))

@@ -29,6 +29,7 @@ from occupancy.model import ModelSpec, PriorSpec  # noqa: E402
 from occupancy.histories import OccasionSpec, assign_occasions, normalise_species_map  # noqa: E402
 from occupancy.sequences import sequence_table  # noqa: E402
 from occupancy.simulate import field_pattern, simulate, simulate_bursty  # noqa: E402
+from occupancy.streams import MODES as LABEL_MODES  # noqa: E402
 from core.runs import write_json, write_text  # noqa: E402
 
 SPECIES = ("lynx", "deer", "chamois")
@@ -133,7 +134,7 @@ def main() -> None:
                         help="bursty: sd of a site effect on logit p (the real lynx ground truth fits 0.7-1.8)")
     parser.add_argument("--false-site-prior", type=float, default=None,
                         help="the fits' prior.false_site_sd (default: the model's; 0 = one false-label rate everywhere)")
-    parser.add_argument("--modes", nargs="+", choices=("ground_truth",) + MODES, default=list(MODES),
+    parser.add_argument("--modes", nargs="+", choices=LABEL_MODES, default=list(MODES),
                         help="label modes to fit (ground_truth: every site's true labels, the best any labelling can do)")
     parser.add_argument("--first-seed", type=int, default=1000, help="replicate r is simulated with seed first-seed + r")
     parser.add_argument("--paired-with", default=None,

@@ -66,6 +66,8 @@ def config(args):
         cfg.prior.false_site_sd = args.false_site_sd
     if getattr(args, "activity", None):
         cfg.study.activity = args.activity
+    if getattr(args, "target_accept", None) is not None:
+        cfg.sampler.target_accept = args.target_accept
     return cfg
 
 
