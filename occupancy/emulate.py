@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from zoo.data.sequences import most_common_label
+from zoo.data.sequences import most_common_labels
 
 log = logging.getLogger(__name__)
 DIRICHLET_PRIOR = 0.5  # pseudo-count per cell: a class seen 3 times in validation is not known exactly
@@ -72,7 +72,7 @@ def emulate_labels(truth: pd.Series, sequence_id: pd.Series, confusion: pd.DataF
     counts = confusion.loc[classes, classes].to_numpy(dtype=float)
     rows = np.stack([rng.dirichlet(row + DIRICHLET_PRIOR) for row in counts])  # this seed's confusion rows
     modelled = truth.map(lambda v: _modelled(v, set(classes)))
-    seq_class = modelled.groupby(sequence_id).agg(most_common_label)
+    seq_class = most_common_labels(modelled, sequence_id.reindex(truth.index))
     index = {c: i for i, c in enumerate(classes)}
     drawn = {}
     for seq, cls in seq_class.items():  # sorted by sequence id: the same seed gives the same labels

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from occupancy.histories import OTHER, label_to_class
-from zoo.data.sequences import most_common_label
+from zoo.data.sequences import most_common_labels
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def sequence_table(records: pd.DataFrame, classifier_col: str, truth_col: str, v
         "site": first["site"].astype(str), "occasion": first["occasion"].astype(str),
         "n_photos": groups.size(), "n_verified_photos": groups["_verified"].sum().astype(int),
         "at_random": groups["_random"].any(),
-        "label": groups[classifier_col].agg(most_common_label),
+        "label": most_common_labels(table[classifier_col], table["sequence_id"], sort=False),
     })
     out["label_class"] = label_to_class(out["label"], species_map).fillna(OTHER)
     checked = table[table["_verified"]]

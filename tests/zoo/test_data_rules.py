@@ -11,6 +11,7 @@ from zoo.data import LabelNormalizer, assign_sequences, leaking_sequences, split
 from zoo.data.__main__ import main as data_cli
 from zoo.data.clock import repair_timestamps
 from zoo.data.config import load_data_config
+from zoo.data.sequences import most_common_label, most_common_labels
 
 
 def test_lynx_rules_normalise_the_real_mess():
@@ -73,6 +74,33 @@ def _random_records(seed: int, n: int = 600) -> pd.DataFrame:
                          "label": labels, "site": [f"site{s % 7}" for s in sequence],
                          "area": np.where(sequence % 7 < 5, "jura", "ain")})
 
+
+
+def _slow_most_common(values, empty=("",)):
+    """The rule spelled out: most frequent non-empty label, ties to the first seen, NaN when none."""
+    kept = [v for v in values if isinstance(v, str) and v not in empty]
+    if not kept:
+        return np.nan
+    return max(dict.fromkeys(kept), key=lambda v: (kept.count(v), -kept.index(v)))
+
+
+@pytest.mark.parametrize("sort", [True, False])
+def test_most_common_labels_follow_the_rule_per_group(sort):
+    rng = np.random.default_rng(0)
+    n = 400
+    labels = rng.choice(np.array(["lynx", "deer", "", None, "fox"], dtype=object), size=n)
+    groups = rng.choice(np.array(["s3", "s1", "s2", None, "s10", "s5"], dtype=object), size=n).tolist()
+    got = most_common_labels(labels, groups, sort=sort)
+    seen = list(dict.fromkeys(g for g in groups if g is not None))
+    assert got.index.tolist() == (sorted(seen) if sort else seen)
+    for group in seen:
+        want = _slow_most_common([lab for lab, g in zip(labels, groups) if g == group])
+        assert (got[group] == want) or (pd.isna(got[group]) and pd.isna(want)), group
+    named = most_common_labels(pd.Series(labels), pd.Series(groups, name="sequence_id"), sort=sort)
+    assert named.index.name == "sequence_id" and named.equals(got.rename_axis("sequence_id"))
+    assert most_common_label(pd.Series(["deer", "lynx", "lynx", "deer", ""])) == "deer"  # tie: first seen
+    assert pd.isna(most_common_label(pd.Series(["", None], dtype=object)))
+    assert pd.isna(most_common_label(pd.Series([], dtype=object)))
 
 @pytest.mark.parametrize("seed", range(5))
 def test_stratified_split_never_leaks_a_sequence(seed):

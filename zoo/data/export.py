@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from zoo.data.labels import canonical, split_tags
-from zoo.data.sequences import most_common_label
+from zoo.data.sequences import most_common_labels
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ def _from_records(path, data, overrides, taxonomy, sites, level, progress):
     if chosen in ("media", "both"):
         parts.append(per_media)
     if chosen in ("event", "both"):
-        labels = media.groupby("sequence_id", sort=False)["label"].agg(most_common_label).dropna()
+        labels = most_common_labels(media["label"], media["sequence_id"], sort=False).dropna()
         parts.append(pd.DataFrame({"sequence_id": labels.index, "label": labels.to_numpy(), "raw": labels.to_numpy(),
                                    "level": "event", "method": "human", "probability": np.nan, "classified_by": ""}))
     observations = pd.concat(parts, ignore_index=True) if parts else per_media.iloc[:0]

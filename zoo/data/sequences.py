@@ -39,12 +39,26 @@ def assign_sequences(records: pd.DataFrame, gap_seconds: float = 60.0) -> pd.Dat
 def most_common_label(labels: pd.Series, empty_labels=("",)):
     """A sequence's label, the one rule used everywhere (evaluation, heads, occupancy): its photos' most
     frequent label, missing and empty labels left out, ties to the first seen; NaN when none is left."""
-    values = labels.dropna()
-    values = values[~values.isin(list(empty_labels))]
-    if values.empty:
-        return np.nan
-    counts = values.value_counts(sort=False)  # order of first appearance
-    return counts.index[int(np.argmax(counts.to_numpy()))]
+    chosen = most_common_labels(labels, np.zeros(len(labels)), empty_labels)
+    return chosen.iloc[0] if len(chosen) else np.nan
+
+
+def most_common_labels(labels, groups, empty_labels=("",), sort: bool = True) -> pd.Series:
+    """`most_common_label` of every group at once, like `groupby(groups).agg(most_common_label)` without a
+    Python call per group (18k bursts in a study): a Series indexed by group (named after `groups`), sorted, or
+    in order of first appearance. `labels` and `groups` are aligned by position; records without a group are
+    left out."""
+    frame = pd.DataFrame({"group": np.asarray(groups, dtype=object), "label": np.asarray(labels, dtype=object)})
+    frame["order"] = np.arange(len(frame))
+    frame = frame[frame["group"].notna()]
+    keys = pd.Index(pd.unique(frame["group"]), dtype=object)
+    if sort:
+        keys = keys.sort_values()
+    kept = frame[frame["label"].notna() & ~frame["label"].isin(list(empty_labels))]
+    tally = kept.groupby(["group", "label"], sort=False)["order"].agg(["size", "min"]).reset_index()
+    best = tally.sort_values(["size", "min"], ascending=[False, True], kind="stable").drop_duplicates("group")
+    chosen = best.set_index("group")["label"].reindex(keys).astype(object)
+    return chosen.rename(None).rename_axis(getattr(groups, "name", None))  # indexed like groupby(groups)
 
 
 def sequence_labels(labels, sequence_ids, empty_labels=("",)) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +66,7 @@ def sequence_labels(labels, sequence_ids, empty_labels=("",)) -> tuple[np.ndarra
     frame = pd.DataFrame({"sequence_id": np.asarray(sequence_ids, dtype=object), "label": np.asarray(labels, dtype=object)})
     if len(frame) and frame["sequence_id"].isna().any():
         raise ValueError(f"sequence_ids holds {int(frame['sequence_id'].isna().sum())} missing value(s); give every frame a sequence")
-    out = frame.groupby("sequence_id", sort=True)["label"].agg(lambda v: most_common_label(v, empty_labels))
+    out = most_common_labels(frame["label"], frame["sequence_id"], empty_labels)
     fill = empty_labels[0] if len(empty_labels) else ""
     return out.index.to_numpy(dtype=object), out.fillna(fill).to_numpy(dtype=object)
 
