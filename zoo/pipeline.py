@@ -1,4 +1,4 @@
-"""`python -m zoo.pipeline`: the whole path on the bundled lynx sample, one stage after another.
+"""`python -m zoo.pipeline`: the whole path on the bundled lynx sample, stage by stage.
 
 Each stage is the same command a user would type, run in its own process and writing its own
 run directory under `--out` (default runs/pipeline). Re-running skips stages whose outputs exist
