@@ -31,7 +31,7 @@ from occupancy.derived import conditional_set  # noqa: E402
 from occupancy.emulate import confusion_counts  # noqa: E402
 from occupancy.study import load_study_records  # noqa: E402
 from occupancy_verification import QUANTITIES, config, run_fit, score  # noqa: E402
-from zoo.data.sequences import most_common_label  # noqa: E402
+from zoo.data.sequences import most_common_labels  # noqa: E402
 
 log = logging.getLogger("bench.occupancy_emulation_check")
 
@@ -39,8 +39,8 @@ log = logging.getLogger("bench.occupancy_emulation_check")
 def cnn_confusion(records: pd.DataFrame) -> pd.DataFrame:
     ain = records[records["area"].astype(str) == "ain"]
     first_tag = ain["label_manual"].astype(str).str.split(";").str[0]
-    by_seq = pd.DataFrame({"true": first_tag.groupby(ain["sequence_id"]).agg(most_common_label),
-                           "predicted": ain["label_cnn"].groupby(ain["sequence_id"]).agg(most_common_label)}).dropna()
+    by_seq = pd.DataFrame({"true": most_common_labels(first_tag, ain["sequence_id"]),
+                           "predicted": most_common_labels(ain["label_cnn"], ain["sequence_id"])}).dropna()
     return confusion_counts(by_seq["true"], by_seq["predicted"])
 
 
