@@ -12,6 +12,7 @@ others writes its output to `--out`/logs/<stage>.log instead of the console.
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import subprocess
@@ -107,20 +108,19 @@ def run_stage(stage: Stage, number: int, log_file: Path | None) -> int:
 
 def run(groups: list[list[Stage]], out: Path, jobs: int, force: bool = False) -> int:
     """Run the groups in order, each group's pending stages `jobs` at a time; 0, or the first failure's exit code."""
-    numbered = [[(number, stage) for number, stage in enumerate(group, start=1 + sum(map(len, groups[:g])))]
-                for g, group in enumerate(groups)]
-    for group in numbered:
-        pending = []
-        for number, stage in group:
+    numbers = itertools.count(1)
+    for group in groups:
+        pending, pending_numbers = [], []
+        for stage, number in zip(group, numbers):  # group first: its end must not use up a number
             if stage.done.exists() and not force:
                 log.info("[%d] %s: done already (%s)", number, stage.name, stage.done)
             else:
-                pending.append((number, stage))
+                pending.append(stage)
+                pending_numbers.append(number)
         beside = jobs > 1 and len(pending) > 1
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            codes = list(pool.map(lambda item: run_stage(item[1], item[0],
-                                                         out / "logs" / f"{item[1].key}.log" if beside else None),
-                                  pending))
+        log_files = [out / "logs" / f"{stage.key}.log" if beside else None for stage in pending]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            codes = list(pool.map(run_stage, pending, pending_numbers, log_files))
         failed = [code for code in codes if code != 0]
         if failed:
             log.error("fix the cause and re-run: finished stages are kept")

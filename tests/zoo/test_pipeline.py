@@ -46,8 +46,8 @@ def test_done_stages_are_skipped_and_a_failure_stops_the_pipeline(tmp_path, capl
     with caplog.at_level(logging.INFO, logger="zoo.pipeline"):
         assert run([[finished], [broken, fine], [later]], tmp_path, jobs=2) == 3
     assert fine.done.exists() and not broken.done.exists() and not later.done.exists()
-    assert "stage finished: done already" in caplog.text
-    assert "stage broken failed (exit 3)" in caplog.text and "the cause, spelled out" in caplog.text
+    assert "[1] stage finished: done already" in caplog.text
+    assert "[2] stage broken failed (exit 3)" in caplog.text and "the cause, spelled out" in caplog.text
     # re-running picks up where it stopped: only the broken stage and what follows it run again
     broken_fixed = _stage(tmp_path, "broken")
     assert run([[finished], [broken_fixed, fine], [later]], tmp_path, jobs=1) == 0
