@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import arviz as az
 import pandas as pd
 import pymc as pm
+from threadpoolctl import threadpool_limits
 
 from occupancy.checks import detection_frequency_check
 from occupancy.derived import Conditional, posterior_derived
@@ -93,11 +94,15 @@ def sample(occ_model: OccupancyModel, spec: SamplerSpec = SamplerSpec()) -> az.I
         _enable_jax_cache()
         # all chains in one compiled program: one XLA compile, and a 2-core laptop has one CPU device
         kwargs["nuts_sampler_kwargs"] = {"chain_method": "vectorized"}
+    blas_threads = None
     if backend == "pymc":
         # PyMC's own default assumes hyper-threads and uses half the CPUs: on a 2-core laptop, one
         cores = spec.cores or min(spec.chains, os.cpu_count() or 1)
         kwargs.update(cores=cores, compute_convergence_checks=False)
-    with occ_model.model:
+        # each chain process gets its share of the cores: BLAS threads of parallel chains fighting over the
+        # same cores made a 2-chain score fit 6 times slower (docs/occupancy.md, Speed)
+        blas_threads = max(1, (os.cpu_count() or 1) // cores)
+    with occ_model.model, threadpool_limits(limits=blas_threads, user_api="blas"):
         idata = pm.sample(**kwargs)
     idata.posterior.attrs["sampler_backend"] = backend
     return idata
