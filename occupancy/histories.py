@@ -9,7 +9,8 @@ the same latent occupancy states:
 - `y`: detections taken as true (manual labels, or classifier labels under the naive mode);
 - `sequences`: classifier labels of the sequences at classified sites, with the verified ones
   (`occupancy.sequences.SequenceEvidence`), read through the classifier's learnt label rates;
-- `score_log_lr`: per species-site-occasion log likelihood ratios from calibrated classifier scores.
+- `scores`: calibrated classifier scores of the sequences at scored sites, condensed per site-occasion
+  (`occupancy.scores.ScoreEvidence`).
 """
 from __future__ import annotations
 
@@ -23,12 +24,12 @@ import pandas as pd
 from zoo.data.times import blank, failure_message, parse_times, unparsed, validate_time_options
 
 if TYPE_CHECKING:
+    from occupancy.scores import ScoreEvidence
     from occupancy.sequences import SequenceEvidence
 
 log = logging.getLogger(__name__)
 
 OTHER = "other"
-NO_UNITS_LOG_LR = -30.0  # P(no unit recorded | species detected) = 0; finite so gradients stay clean
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class DetectionData:
     occasions: tuple[str, ...]
     y: np.ndarray
     sequences: "SequenceEvidence | None" = None  # classifier labels of sequences at classified sites
-    score_log_lr: np.ndarray | None = None
+    scores: "ScoreEvidence | None" = None  # calibrated scores of sequences at scored sites
     effort: np.ndarray | None = None  # (site, occasion) active camera-days (or a proxy)
     site_covariates: pd.DataFrame | None = None  # index = sites
     occasion_covariates: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (site, occasion)
@@ -96,14 +97,9 @@ class DetectionData:
             raise ValueError(f"species names must be unique, got {list(self.species)}")
         if len(set(self.sites)) != N:
             raise ValueError("site names must be unique")
-        for name in ("y", "score_log_lr"):
-            arr = getattr(self, name)
-            if arr is None:
-                continue
-            arr = np.asarray(arr, dtype=float)
-            setattr(self, name, arr)
-            if arr.shape != (S, N, J):
-                raise ValueError(f"{name} has shape {arr.shape}, expected (species, site, occasion) = {(S, N, J)}")
+        self.y = np.asarray(self.y, dtype=float)
+        if self.y.shape != (S, N, J):
+            raise ValueError(f"y has shape {self.y.shape}, expected (species, site, occasion) = {(S, N, J)}")
         if not np.isin(self.y[~np.isnan(self.y)], (0.0, 1.0)).all():
             raise ValueError(f"y must hold 0, 1 or NaN (missing); got values {np.unique(self.y[~np.isnan(self.y)])[:5]}")
         for name in ("effort",):
@@ -116,16 +112,18 @@ class DetectionData:
                 raise ValueError(f"{name} has shape {arr.shape}, expected (site, occasion) = {(N, J)}")
             if np.isnan(arr).any() or (arr < 0).any():
                 raise ValueError(f"{name} must be finite and >= 0")
-        if self.sequences is not None:
-            ev = self.sequences
-            if ev.label_count.shape[1] != S:
-                raise ValueError(f"sequence evidence covers {ev.label_count.shape[1]} species, expected {S}")
+        for name in ("sequences", "scores"):
+            ev = getattr(self, name)
+            if ev is None:
+                continue
+            n_species = ev.label_count.shape[1] if name == "sequences" else ev.log_mean_products.shape[0]
+            if n_species != S:
+                raise ValueError(f"{name} evidence covers {n_species} species, expected {S}")
             if ev.n_units and (ev.unit_site.max() >= N or ev.unit_occasion.max() >= J or ev.unit_site.min() < 0):
-                raise ValueError("sequence evidence names a site or occasion outside the histories")
+                raise ValueError(f"{name} evidence names a site or occasion outside the histories")
             if ev.n_units and not np.isnan(self.y[:, ev.unit_site, ev.unit_occasion]).all():
-                raise ValueError("a classified site-occasion is also in the truth stream y: set y to NaN there")
-        if self.score_log_lr is not None and np.isinf(self.score_log_lr).any():
-            raise ValueError("score_log_lr must be finite (clip probabilities before taking logs)")
+                raise ValueError(f"a {'classified' if name == 'sequences' else 'scored'} site-occasion is also in the "
+                                 "truth stream y: set y to NaN there")
         if self.site_covariates is not None:
             missing = set(self.sites) - set(map(str, self.site_covariates.index))
             if missing:
@@ -138,10 +136,9 @@ class DetectionData:
     def observed_mask(self) -> np.ndarray:
         """(site, occasion) True where any stream saw the occasion."""
         seen = ~np.isnan(self.y).all(axis=0)
-        if self.score_log_lr is not None:
-            seen |= ~np.isnan(self.score_log_lr).all(axis=0)
-        if self.sequences is not None:
-            seen[self.sequences.unit_site, self.sequences.unit_occasion] = True
+        for ev in (self.sequences, self.scores):
+            if ev is not None:
+                seen[ev.unit_site, ev.unit_occasion] = True
         return seen
 
     def drop_empty_sites(self) -> "DetectionData":
@@ -160,8 +157,9 @@ class DetectionData:
         return replace(
             self,
             sites=tuple(np.asarray(self.sites, dtype=object)[index]),
-            y=take3(self.y), score_log_lr=take3(self.score_log_lr), effort=take2(self.effort),
+            y=take3(self.y), effort=take2(self.effort),
             sequences=None if self.sequences is None else self.sequences.subset_sites(index),
+            scores=None if self.scores is None else self.scores.subset_sites(index),
             site_covariates=None if self.site_covariates is None else self.site_covariates.iloc[index],
             occasion_covariates={k: v[index] for k, v in self.occasion_covariates.items()},
         )
@@ -375,78 +373,3 @@ def _activity(table, sites, spec, occasion_list, activity, time_col):
             effort = count_array(table, sites, occasion_list)
         return effort > 0, effort
     raise ValueError(f"activity must be 'none', 'records' or a deployments table, got {activity!r}")
-
-
-# --------------------------------------------------------------------------------------------------
-# Classifier streams
-# --------------------------------------------------------------------------------------------------
-
-def score_evidence(
-    scores: pd.DataFrame,
-    species_map: Mapping[str, tuple[str, ...]],
-    sites: Sequence[str],
-    occasions: Sequence[str],
-    prior: str | Mapping[str, float] = "empirical",
-    clip: float = 1e-6,
-) -> np.ndarray:
-    """(species, site, occasion) log likelihood ratio of 'at least one unit of the species' from calibrated scores.
-
-    `scores` has one row per unit (sequence) with `site`, `occasion` and one probability column per
-    class named `p_<label>`. With scores calibrated under a per-unit class prior pi_s, the
-    probability that at least one of the n units of the occasion shows species s is
-    q = 1 - prod(1 - p_e), against the prior 1 - (1 - pi_s)^n; their odds ratio is the likelihood
-    ratio of the images under 'species detected' vs 'not detected' (see docs/occupancy.md).
-    An active occasion with no unit at all is a certain non-detection: log LR = NO_UNITS_LOG_LR.
-    """
-    S, N, J = len(species_map), len(sites), len(occasions)
-    prob_cols = [c for c in scores.columns if c.startswith("p_")]
-    if not prob_cols:
-        raise ValueError("score table has no probability column named p_<label>")
-    known = {c[2:] for c in prob_cols}
-    for name, labels in species_map.items():
-        if not known & set(labels):
-            raise ValueError(f"score table has no column for species {name!r} (labels {list(labels)}); columns: {prob_cols}")
-    probs = scores[prob_cols].to_numpy(dtype=float)
-    if np.isnan(probs).any():
-        raise ValueError("score table has missing probabilities")
-    row_sums = probs.sum(1)
-    if np.abs(row_sums - 1).max() > 1e-3:
-        log.warning("score rows do not sum to 1 (range %.3f..%.3f): renormalising", row_sums.min(), row_sums.max())
-        probs = probs / row_sums[:, None]
-    species_prob = np.stack([probs[:, [prob_cols.index(f"p_{lab}") for lab in labs if f"p_{lab}" in prob_cols]].sum(1)
-                             for labs in species_map.values()], axis=1)
-    species_prob = np.clip(species_prob, clip, 1 - clip)
-    pi = _score_prior(prior, species_map, species_prob, clip)
-    i_idx = pd.Index(list(map(str, sites))).get_indexer(scores["site"].astype(str))
-    j_idx = pd.Index(list(map(str, occasions))).get_indexer(scores["occasion"].astype(str))
-    ok = (i_idx >= 0) & (j_idx >= 0) & scores["occasion"].notna().to_numpy()
-    log_none = np.zeros((S, N, J))  # log P(no unit of s) under the classifier posterior
-    n_units = np.zeros((N, J))
-    np.add.at(n_units, (i_idx[ok], j_idx[ok]), 1.0)
-    for s in range(S):
-        np.add.at(log_none[s], (i_idx[ok], j_idx[ok]), np.log1p(-species_prob[ok, s]))
-    log_none_prior = n_units[None] * np.log1p(-pi)[:, None, None]
-    # log odds(q) - log odds(prior), with q = 1 - exp(log_none)
-    with np.errstate(invalid="ignore"):  # occasions with no unit give -inf - -inf; set just below
-        log_lr = (_log1mexp(log_none) - log_none) - (_log1mexp(log_none_prior) - log_none_prior)
-    log_lr[:, n_units == 0] = NO_UNITS_LOG_LR
-    return log_lr
-
-
-def _score_prior(prior, species_map, species_prob, clip):
-    if prior == "empirical":
-        # for scores calibrated on data like these, the mean predicted probability is the class base rate
-        return np.clip(species_prob.mean(0), clip, 1 - clip)
-    if isinstance(prior, Mapping):
-        missing = set(species_map) - set(prior)
-        if missing:
-            raise ValueError(f"score prior lacks species {sorted(missing)}")
-        return np.clip(np.array([float(prior[s]) for s in species_map]), clip, 1 - clip)
-    raise ValueError(f"score prior must be 'empirical' or a mapping species -> base rate, got {prior!r}")
-
-
-def _log1mexp(x: np.ndarray) -> np.ndarray:
-    """log(1 - exp(x)) for x < 0, stable; -inf at x = 0."""
-    x = np.asarray(x, dtype=float)
-    with np.errstate(divide="ignore"):
-        return np.where(x > -0.693, np.log(-np.expm1(x)), np.log1p(-np.exp(x)))

@@ -10,7 +10,8 @@ Detection is parameterised by eta = logit(p), p = Pr(the species is photographed
 occasion when present); logit p of species s at site i is eta + sd_s * e_is with e_is ~ Normal(0, 1):
 sites differ in how often they see a species they hold (a trail it follows, a camera it passes by).
 Classified sites are read at the sequence level with the species' use of each occasion summed out
-(`sequence_stream`), so the likelihood does not depend on how many photos a visit produces.
+(`sequence_stream` for classifier labels, `score_stream` for calibrated scores), so the likelihood does
+not depend on how many photos a visit produces.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ RATE_FLOOR = 1e-12  # keeps log(1 - exp(-rate)) finite when no event can produce
 # log-probability of an impossible combination: finite, so a log-sum-exp whose every term is impossible
 # (a state without a species that a verified sequence shows) stays finite instead of NaN
 IMPOSSIBLE = -1e10
+TINY = 1e-300  # floor of a sum of probabilities that underflowed (only at absurd parameter values)
 
 
 def state_matrix(n_species: int) -> np.ndarray:
@@ -65,19 +67,55 @@ def hard_stream(y: np.ndarray, eta: pt.TensorVariable):
     return absent, present
 
 
-def score_stream(log_lr: np.ndarray, eta: pt.TensorVariable):
-    """Calibrated scores as evidence: P(data | z_s) is proportional to z_s p LR + (1 - z_s p).
+def score_stream(ev, eta: pt.TensorVariable, visit_mean, visit_dispersion, n_sites: int):
+    """Calibrated scores of the sequences at scored sites, one site-occasion ("unit") and species at a time.
 
-    log_lr: (S, N, J) log likelihood ratio of 'species detected' vs 'not detected'; NaN = missing.
-    eta: (S, N, J, K). Returns (absent, present) as `hard_stream` (absent: log 1 = 0).
+    ev: `occupancy.scores.ScoreEvidence` (P units); eta as in `sequence_stream`. Per species s (both (S,)):
+    visit_mean, visit_dispersion = the number X of s's own sequences when s used an occasion (negative
+    binomial, variance mean + dispersion mean^2, at least one). With w_ps (s photographed at unit p) ~
+    Bern(z_s p_s) summed out, Pr(scores | z_s = 1) = (1 - p) + p LR_ps relative to z_s = 0, where
+    LR_ps = sum_x Pr(X = x | 1 <= X <= n_p) Lbar_psx is the scores' likelihood ratio of 'the species
+    left some x of the unit's n_p sequences' against 'none is the species' (docs/occupancy.md, (3)).
+    Returns (absent, present) as `hard_stream`, each unit's terms divided by max(1, max_x Lbar_psx).
     """
-    observed = ~np.isnan(log_lr)
-    lr0 = np.where(observed, log_lr, 0.0)[..., None]
-    log_not = -pt.softplus(eta)
-    log_det = pt.log1mexp(pt.minimum(log_not, -RATE_FLOOR))
-    per_occasion = pt.logaddexp(log_not, log_det + lr0)
-    present = pt.sum(np.where(observed, 1.0, 0.0)[..., None] * per_occasion, axis=2)  # (S, N, K)
-    return np.zeros(log_lr.shape[:2]), present
+    P = ev.n_units
+    if P == 0:
+        return None
+    x = np.arange(1, ev.max_visit + 1, dtype=float)
+    mean = visit_mean[:, None]
+    log_visit = negative_binomial_logpmf(x[None, :], mean, mean + visit_dispersion[:, None] * mean ** 2)  # (S, X)
+    # truncated to 1 <= X <= n_p: a unit cannot hold more of s's sequences than it has
+    log_cum = pt.log(pt.cumsum(pt.exp(log_visit), axis=1))
+    last = np.minimum(ev.n_sequences, ev.max_visit).astype(int) - 1
+    # sum_x Pr(X = x) Lbar_x as a weighted sum of data scaled to at most 1 (the scale is data too): several
+    # times cheaper than a log-sum-exp over (S, P, X), and Pr(X = x) <= 1 keeps it from overflowing
+    scale = ev.log_mean_products.max(axis=2)  # (S, P)
+    weighted = pt.sum(pt.exp(log_visit)[:, None, :] * np.exp(ev.log_mean_products - scale[:, :, None]), axis=2)
+    # both hypotheses are divided by max(1, exp(scale)), a constant of the data, so the terms stay log-probability
+    # sized: a run of sequences that all look like the species gives LR = e^700 and more, whose exp overflows
+    # in the gradients of the log-sum-exps downstream
+    shift = np.maximum(scale, 0.0)
+    log_lr = (scale - shift) + pt.log(pt.maximum(weighted, TINY)) - log_cum[:, last]  # (S, P), minus the shift
+    log_q, log_p = _unit_detection(eta, ev)
+    ll_present = pt.logaddexp(log_q - shift[:, :, None], log_p + log_lr[:, :, None])  # (S, P, K)
+    to_site = np.zeros((P, n_sites))
+    to_site[np.arange(P), ev.unit_site] = 1.0
+    return -shift @ to_site, _sum_units_to_sites(ll_present, ev.unit_site, n_sites)
+
+
+def _unit_detection(eta: pt.TensorVariable, ev):
+    """log(1 - p), log p of each species at each unit and node: (S, P, K); without detection covariates p
+    depends on species and node only, broadcast over units."""
+    eta_units = eta[:, 0, 0, None, :] if _per_site_sums(eta) else eta[:, ev.unit_site, ev.unit_occasion, :]
+    log_q = -pt.softplus(eta_units)
+    return log_q, pt.log1mexp(pt.minimum(log_q, -RATE_FLOOR))
+
+
+def _sum_units_to_sites(per_unit, unit_site: np.ndarray, n_sites: int):
+    """(S, P, K) per-unit log-likelihoods -> (S, N, K) per site."""
+    to_site = np.zeros((len(unit_site), n_sites))
+    to_site[np.arange(len(unit_site)), unit_site] = 1.0
+    return pt.tensordot(per_unit, to_site, axes=[[1], [0]]).dimshuffle(0, 2, 1)
 
 
 def combine_streams(streams, log_weights: np.ndarray, states: np.ndarray):
@@ -174,14 +212,11 @@ def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, fals
     ll_used, ll_unused = unit_loglik(m, exposure.T, hit, miss, ev.confirmed.T, true_mean[:, None],
                                      true_dispersion[:, None], false_rate if false_rate.ndim == 2 else false_rate[:, None],
                                      false_dispersion[:, None])
-    # without detection covariates p depends on species and node only: (S, 1, K), broadcast over units
-    eta_units = eta[:, 0, 0, None, :] if _per_site_sums(eta) else eta[:, ev.unit_site, ev.unit_occasion, :]
-    log_q = -pt.softplus(eta_units)
-    log_p = pt.log1mexp(pt.minimum(log_q, -RATE_FLOOR))
+    log_q, log_p = _unit_detection(eta, ev)
     ll_present = pt.logaddexp(log_p + ll_used[:, :, None], log_q + ll_unused[:, :, None])  # (S, P, K)
     to_site = np.zeros((P, n_sites))
     to_site[np.arange(P), ev.unit_site] = 1.0
-    return pt.dot(ll_unused, to_site), pt.tensordot(ll_present, to_site, axes=[[1], [0]]).dimshuffle(0, 2, 1)
+    return pt.dot(ll_unused, to_site), _sum_units_to_sites(ll_present, ev.unit_site, n_sites)
 
 
 def occupancy_log_psi(eta_terms: pt.TensorVariable, term_design: np.ndarray):

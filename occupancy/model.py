@@ -205,8 +205,11 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
         eta_nodes = eta[..., None] + site_sd[:, None, None, None] * nodes  # (S, N|1, J|1, K)
 
         streams = [hard_stream(data.y, eta_nodes)]
-        if data.score_log_lr is not None:
-            streams.append(score_stream(data.score_log_lr, pt.broadcast_to(eta_nodes, (S, N, J, len(nodes)))))
+        if data.scores is not None and data.scores.n_units:
+            # own sequences per visit, as the classifier-label stream's: the scores say which sequences they are
+            visit_mean = pm.LogNormal("visit_sequence_mean", mu=np.log(3.0), sigma=prior.count_sd, dims="species")
+            visit_dispersion = pm.HalfNormal("visit_sequence_dispersion", sigma=prior.dispersion_sd, dims="species")
+            streams.append(score_stream(data.scores, eta_nodes, visit_mean, visit_dispersion, N))
         if data.sequences is not None:
             true_mean, true_dispersion, false_rate, false_dispersion = _classifier_parameters(prior)
             ev = data.sequences

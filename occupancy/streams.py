@@ -8,7 +8,8 @@ human labels that are taken as truth in every mode.
 - confusion: classified sites are seen through the classifier labels of their sequences, with the
   classifier's true- and false-label rates learnt jointly with occupancy; a `verified` subset of records (random, or chosen
   by `occupancy.plan`) adds its human labels (`occupancy.sequences`).
-- scores: classified sites are seen through calibrated per-unit probabilities (a score table).
+- scores: classified sites are seen through calibrated per-sequence probabilities (a score table),
+  read at the sequence level (`occupancy.scores`).
 """
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ from occupancy.histories import (
     assign_occasions,
     detection_array,
     normalise_species_map,
-    score_evidence,
 )
+from occupancy.scores import score_evidence
 from occupancy.sequences import sequence_evidence, sequence_table
 
 log = logging.getLogger(__name__)
@@ -112,21 +113,28 @@ def assemble(
             raise ValueError("label mode 'scores' needs a score table (scores_path)")
         manual_sites = np.isin(np.asarray(sites), manual_rows["site"].unique())
         classified_sites = classified_sites | ~manual_sites
-        y = detection_array(manual_rows, species_map, sites, occasion_list, truth_col, observed, sep)
-        y[:, classified_sites, :] = np.nan
         score_table = scores.copy()
         score_table["site"] = score_table["site"].astype(str)
         if "occasion" not in score_table or occasions.kind != "column":
             score_table["occasion"], _ = assign_occasions(score_table, occasions, time_col)
         scored_sites = np.isin(np.asarray(sites), score_table["site"].unique())
-        log_lr = score_evidence(score_table, species_map, sites, occasion_list, score_prior)
-        log_lr[:, ~scored_sites, :] = np.nan
-        log_lr[:, ~observed] = np.nan
-        if (scored_sites & ~classified_sites).any():
-            log.warning("score table covers %d site(s) with manual labels; both streams are used there",
-                        int((scored_sites & ~classified_sites).sum()))
-        y[:, ~observed] = np.nan
-        return DetectionData(y=y, score_log_lr=log_lr, **base)
+        evidence = score_evidence(score_table, species_map, sites, occasion_list, score_prior)
+        active = observed[evidence.unit_site, evidence.unit_occasion]
+        if not active.all():
+            log.info("scores mode: %d scored site-occasion(s) fall in months the cameras were off; left out",
+                     int((~active).sum()))
+        on_manual = ~classified_sites[evidence.unit_site]
+        if on_manual.any():
+            log.warning("score table covers %d site(s) with manual labels; their human labels are used there, not the "
+                        "scores", len(set(evidence.unit_site[on_manual])))
+        evidence = evidence.take(active & ~on_manual)
+        y = detection_array(manual_rows, species_map, sites, occasion_list, truth_col, observed, sep)
+        # scored sites: occasions with sequences are read from their scores; active ones without any are certain zeros
+        y[:, classified_sites, :] = np.where(observed[classified_sites], 0.0, np.nan)[None]
+        y[:, evidence.unit_site, evidence.unit_occasion] = np.nan
+        log.info("scores mode: %d scored sequences in %d site-occasions at %d sites", int(evidence.n_sequences.sum()),
+                 evidence.n_units, int(scored_sites.sum()))
+        return DetectionData(y=y, scores=evidence, **base)
 
     # confusion
     verified = pd.Series(False, index=table.index) if verified is None else verified.reindex(table.index).fillna(False).astype(bool)

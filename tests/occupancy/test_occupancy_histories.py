@@ -1,16 +1,9 @@
-"""Detection histories, streams and score evidence on small handmade tables."""
+"""Detection histories and streams on small handmade tables."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from occupancy.histories import (
-    NO_UNITS_LOG_LR,
-    DetectionData,
-    OccasionSpec,
-    build_histories,
-    normalise_species_map,
-    score_evidence,
-)
+from occupancy.histories import DetectionData, OccasionSpec, build_histories, normalise_species_map
 from occupancy.sequences import SequenceEvidence, sequence_evidence, sequence_table
 from occupancy.streams import assemble, verified_mask
 
@@ -87,21 +80,6 @@ def test_sites_with_no_observed_occasion_are_dropped_with_a_log(caplog):
     data = DetectionData(species=("a",), sites=("s1", "s2"), occasions=("1", "2"), y=y)
     kept = data.drop_empty_sites()
     assert kept.sites == ("s1",) and "s2" in caplog.text
-
-
-def test_score_evidence_limits():
-    species_map = normalise_species_map(SPECIES)
-    scores = pd.DataFrame({
-        "site": ["A", "A", "B"], "occasion": ["1", "1", "1"],
-        "p_lynx": [0.999999, 0.2, 0.2], "p_chevreuil": [0.0, 0.2, 0.2], "p_humain": [0.000001, 0.6, 0.6],
-    })
-    log_lr = score_evidence(scores, species_map, ["A", "B", "C"], ["1"], prior={"lynx": 0.2, "deer": 0.2})
-    assert log_lr[0, 0, 0] > 10  # a near-certain lynx photo: strong evidence
-    assert abs(log_lr[0, 1, 0]) < 1e-9  # a score equal to the base rate carries no evidence
-    assert log_lr[1, 0, 0] < 0  # a certain non-deer photo and an average one: evidence against deer
-    assert log_lr[0, 2, 0] == NO_UNITS_LOG_LR  # active occasion without any photo: a non-detection
-    with pytest.raises(ValueError, match="no column for species 'deer'"):
-        score_evidence(scores.drop(columns="p_chevreuil"), species_map, ["A"], ["1"])
 
 
 def test_streams_for_each_mode():

@@ -9,6 +9,7 @@ from scipy.stats import nbinom
 from occupancy.derived import Conditional, conditional_occupancy, conditional_set, marginal_occupancy, state_probabilities
 from occupancy.histories import DetectionData
 from occupancy.likelihoods import site_effect_nodes, state_matrix
+from occupancy.scores import ScoreEvidence, log_mean_subset_products
 from occupancy.sequences import SequenceEvidence
 from occupancy.model import ModelSpec, PriorSpec, build_model, term_design_matrix
 
@@ -26,12 +27,18 @@ FALSE_SITE = {"false_label_site_sd": np.array([0.8, 0.5]), "false_label_site_eff
 LABELLED_SITES = {1: 0, 2: 1}
 
 
-def point(f, alpha, classifier=False, site_sd=None, false_site=False):
+# own sequences per visit of each species, for the score stream
+VISITS = {"visit_sequence_mean": np.array([1.8, 4.0]), "visit_sequence_dispersion": np.array([0.5, 1.2])}
+
+
+def point(f, alpha, classifier=False, site_sd=None, false_site=False, scores=False):
     values = {"f": np.asarray(f, float), "alpha": np.asarray(alpha, float)}
     if site_sd is not None:
         values["detection_site_sd"] = np.asarray(site_sd, float)
     if classifier:
         values |= CLASSIFIER | (FALSE_SITE if false_site else {})
+    if scores:
+        values |= VISITS
     return values
 
 
@@ -69,7 +76,23 @@ def unit_likelihood(z, s, unit, p, false_site=False):
     return total
 
 
-def species_likelihood(s, present, p, y, log_lr, units, false_site=False):
+def score_unit_ratio(s, log_l):
+    """Pr(scores | s used the unit) / Pr(scores | it did not), enumerating every set of sequences that
+    could be the species' own: X ~ NB truncated to 1..n, each x-set equally likely. Also the model's
+    constant divisor of the unit's terms, max(1, the largest mean product over x-sets of one size)."""
+    n = log_l.shape[0]
+    mean, disp = VISITS["visit_sequence_mean"][s], VISITS["visit_sequence_dispersion"][s]
+    visit = nb_pmf(np.arange(n + 1), mean, mean + disp * mean ** 2)
+    visit = visit / visit[1:].sum()
+    total, largest = 0.0, 1.0
+    for x in range(1, n + 1):
+        products = [np.exp(log_l[list(subset), s].sum()) for subset in itertools.combinations(range(n), x)]
+        total += visit[x] * np.mean(products)
+        largest = max(largest, np.mean(products))
+    return total, largest
+
+
+def species_likelihood(s, present, p, y, score_units, units, false_site=False):
     """Pr(site data on species s | z_s = present, detection p), occasion by occasion and unit by unit."""
     z = [0, 0]
     z[s] = int(present)
@@ -78,14 +101,15 @@ def species_likelihood(s, present, p, y, log_lr, units, false_site=False):
     for j in range(y.shape[1]):
         if not np.isnan(y[s, j]):
             like *= z[s] * p if y[s, j] == 1 else 1 - z[s] * p
-        if log_lr is not None and not np.isnan(log_lr[s, j]):
-            like *= z[s] * p * np.exp(log_lr[s, j]) + (1 - z[s] * p)
+    for unit in score_units:
+        ratio, divisor = score_unit_ratio(s, unit["log_l"])
+        like *= (z[s] * p * ratio + (1 - z[s] * p)) / divisor
     for unit in units:
         like *= unit_likelihood(z, s, unit, pp, false_site)
     return like
 
 
-def direct_site_loglik(y, log_lr, units, f, alpha, site_sd=(0.0, 0.0), integrate=None, false_site=False):
+def direct_site_loglik(y, score_units, units, f, alpha, site_sd=(0.0, 0.0), integrate=None, false_site=False):
     """log sum_z psi(z) P(data | z): the site effect e_s ~ N(0, 1) on logit p is integrated per species
     (by `integrate`, a function of the integrand; default the model's Gauss-Hermite nodes)."""
     if integrate is None:
@@ -93,9 +117,9 @@ def direct_site_loglik(y, log_lr, units, f, alpha, site_sd=(0.0, 0.0), integrate
         integrate = lambda g: sum(np.exp(lw) * g(e) for e, lw in zip(nodes, log_weights))  # noqa: E731
     like = {}
     for s in range(2):
-        like[s, 0] = species_likelihood(s, False, expit(alpha[s]), y, log_lr, units, false_site)
-        like[s, 1] = integrate(lambda e: species_likelihood(s, True, expit(alpha[s] + site_sd[s] * e), y, log_lr, units,
-                                                            false_site))
+        like[s, 0] = species_likelihood(s, False, expit(alpha[s]), y, score_units, units, false_site)
+        like[s, 1] = integrate(lambda e: species_likelihood(s, True, expit(alpha[s] + site_sd[s] * e), y, score_units,
+                                                            units, false_site))
     total = sum(psi_of_state(f, z) * like[0, z[0]] * like[1, z[1]] for z in itertools.product((0, 1), repeat=2))
     return np.log(total)
 
@@ -106,6 +130,12 @@ UNITS = [
     dict(site=1, occasion=2, m=[0, 3], n=40, hit=[0, 1], miss=[0, 1], confirmed=[False, True]),
     dict(site=2, occasion=0, m=[2, 1], n=5, hit=[1, 0], miss=[0, 0], confirmed=[True, False]),
     dict(site=2, occasion=1, m=[0, 0], n=7, hit=[0, 0], miss=[0, 0], confirmed=[False, True]),  # deer under another label
+]
+# scored units of make_data(with_scores=True): per sequence, log Pr(images | lynx) / Pr(images | not lynx), same for deer
+SCORE_UNITS = [
+    dict(site=0, occasion=1, log_l=np.array([[4.0, -3.0], [-1.0, 0.5], [0.2, -2.0]])),  # one clear lynx among three
+    dict(site=1, occasion=0, log_l=np.array([[-2.0, 3.0]])),  # a lone deer-looking sequence
+    dict(site=2, occasion=2, log_l=np.array([[-0.5, 1.0], [-3.0, 2.5], [0.0, -1.0], [1.5, 0.3], [-1.0, 2.0]])),
 ]
 
 
@@ -124,8 +154,12 @@ def make_data(with_classifier=False, with_scores=False):
             verified_hit=np.array([u["hit"] for u in UNITS], float), verified_miss=np.array([u["miss"] for u in UNITS], float),
             confirmed=np.array([u["confirmed"] for u in UNITS]))
     if with_scores:
-        kw["score_log_lr"] = RNG.normal(0, 2, size=(2, 3, 3))
-        kw["score_log_lr"][:, 0, 1] = np.nan
+        for u in SCORE_UNITS:
+            y[:, u["site"], u["occasion"]] = np.nan
+        kw["scores"] = ScoreEvidence(
+            unit_site=np.array([u["site"] for u in SCORE_UNITS]), unit_occasion=np.array([u["occasion"] for u in SCORE_UNITS]),
+            n_sequences=np.array([len(u["log_l"]) for u in SCORE_UNITS], float),
+            log_mean_products=np.stack([log_mean_subset_products(u["log_l"], 5) for u in SCORE_UNITS], axis=1).transpose(2, 1, 0))
     return DetectionData(species=SPECIES, sites=("a", "b", "c"), occasions=("1", "2", "3"), y=y, **kw)
 
 
@@ -137,13 +171,13 @@ def test_marginalised_likelihood_matches_direct_sum_over_states(with_classifier,
     prior = PriorSpec(site_detection_sd=0.0 if site_sd is None else 1.0, false_site_sd=1.0 if false_site else 0.0)
     occ = build_model(data, ModelSpec(interactions=(("lynx", "deer"),), prior=prior))
     f, alpha = np.array([0.3, -0.4, 0.8]), np.array([-0.2, 0.5])
-    values = point(f, alpha, with_classifier, site_sd, false_site)
+    values = point(f, alpha, with_classifier, site_sd, false_site, with_scores)
     log_psi, loglik, _, _ = occ.compile_state_function()(values)
     model_site = logsumexp(log_psi + loglik, axis=1)
     for i in range(3):
         units = [u for u in UNITS if u["site"] == i] if with_classifier else []
-        expected = direct_site_loglik(data.y[:, i], None if data.score_log_lr is None else data.score_log_lr[:, i],
-                                      units, f, alpha, site_sd or (0.0, 0.0), false_site=false_site)
+        score_units = [u for u in SCORE_UNITS if u["site"] == i] if with_scores else []
+        expected = direct_site_loglik(data.y[:, i], score_units, units, f, alpha, site_sd or (0.0, 0.0), false_site=false_site)
         assert model_site[i] == pytest.approx(expected, rel=1e-9, abs=1e-9)
     # and the model's total log density adds exactly these site terms to the priors
     logp = occ.model.compile_logp(vars=[occ.model["occupancy_loglik"]], jacobian=False, sum=True)
@@ -166,8 +200,8 @@ def test_site_effect_quadrature_matches_adaptive_integration():
     adaptive = lambda g: quad(lambda e: g(e) * norm.pdf(e), -10, 10, epsabs=1e-13)[0]  # noqa: E731
     for i in range(3):
         units = [u for u in UNITS if u["site"] == i]
-        exact = direct_site_loglik(data.y[:, i], None, units, f, alpha, site_sd, integrate=adaptive)
-        assert direct_site_loglik(data.y[:, i], None, units, f, alpha, site_sd) == pytest.approx(exact, abs=1e-4)
+        exact = direct_site_loglik(data.y[:, i], [], units, f, alpha, site_sd, integrate=adaptive)
+        assert direct_site_loglik(data.y[:, i], [], units, f, alpha, site_sd) == pytest.approx(exact, abs=1e-4)
 
 
 def test_state_probabilities_and_conditionals():

@@ -225,10 +225,12 @@ def test_sequence_output_is_what_occupancy_scores_mode_reads(run_dir, photos, tm
                     occasions=OccasionSpec(kind="month", months=(5, 6)))
     assert data.sites == ("A", "B", "J") and data.occasions == ("05", "06")
     assert data.y[0, 2].tolist() == [1, 0]  # the manual site keeps its human labels
-    assert np.isnan(data.y[:, :2]).all()  # scored sites are seen only through the scores
-    evidence = data.score_log_lr
-    assert np.isfinite(evidence[:, 0, 0]).all() and np.isfinite(evidence[:, 1, 1]).all()  # A in May, B in June
-    assert np.isnan(evidence[:, 2]).all()
+    # scored sites are seen through the scores where they have sequences; their other months are certain zeros
+    assert np.isnan(data.y[:, 0, 0]).all() and np.isnan(data.y[:, 1, 1]).all()
+    assert (data.y[:, 0, 1] == 0).all() and (data.y[:, 1, 0] == 0).all()
+    evidence = data.scores
+    assert list(zip(evidence.unit_site, evidence.unit_occasion)) == [(0, 0), (1, 1)]  # A in May, B in June
+    assert np.isfinite(evidence.log_mean_products).all() and 2 not in evidence.unit_site
 
 
 def test_a_table_s_times_are_read_by_the_one_parser(tmp_path, caplog):

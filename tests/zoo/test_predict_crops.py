@@ -105,7 +105,8 @@ def test_the_sequences_are_what_occupancy_scores_mode_reads(run_dir, photos, tmp
     manual = pd.DataFrame({"site": ["J"], "timestamp": ["2018-07-03 12:00:00"], "label": ["lynx"]})
     data = assemble(manual, {"lynx": "lynx", "cat": "chat"}, "scores", truth_col="label", scores=scores,
                     occasions=OccasionSpec(kind="month", months=(7, 9)))
-    assert data.sites == ("J", "traps") and np.isfinite(data.score_log_lr[:, 1]).all()  # July: lynx, Sept: boar
+    assert data.sites == ("J", "traps") and data.scores.unit_site.tolist() == [1, 1]  # July: lynx, Sept: boar
+    assert data.scores.unit_occasion.tolist() == [0, 1]
 
 
 def test_missing_failed_and_unreadable_images_are_listed_not_fatal(run_dir, photos, tmp_path, caplog):  # noqa: F811
