@@ -2,13 +2,13 @@
 
     nice -n 10 .venv/bin/python bench/occupancy_lynx.py --runs runs/occupancy --out bench/results/occupancy_lynx
 
-Runs `python -m occupancy.fit study=lynx labels=...` once per label mode (4 chains x 1000 draws), then
+Runs `python -m occupancy.fit study=lynx labels=...` once per label mode (the default sampler: 2 chains x 1000 draws), then
 writes <out>.md (estimates side by side, with the commands and wall times), <out>.png (the paper's two
 figures, one colour per data set) and <out>.json.
 
 Until zoo.predict provides per-sequence probabilities for Ain, the score-based fit uses stand-in scores
-built from the CNN's hard labels: Pr(true class | CNN label) estimated on the verified 10% (Bayes with
-the verified class mix), one row per photo. They are calibrated for the Ain class mix by construction,
+built from the CNN's hard labels: Pr(true class | CNN label of the sequence) estimated on the sequences with
+a verified photo (the random 10% of photos of labels=confusion), one row per sequence. They are calibrated for the Ain class mix by construction,
 but carry no more information than the hard labels; swap in zoo.predict's file with --scores.
 """
 from __future__ import annotations
@@ -32,24 +32,28 @@ from core.runs import write_json, write_table, write_text  # noqa: E402
 
 
 def stand_in_scores(path: Path, fraction: float = 0.1, seed: int = 1) -> Path:
-    """Per-photo Pr(true label | CNN label) for the Ain records, from the verified subset (same seed as labels=confusion)."""
+    """Per-sequence Pr(true label | CNN label) for the Ain records, from the sequences with a verified photo
+    (the same random 10% of photos as labels=confusion). A sequence's labels are its photos' most common ones."""
     from occupancy.streams import verified_mask
     from occupancy.study import load_study_records
+    from zoo.data.sequences import most_common_labels
 
     recs = load_study_records({"data": "lynx_records"})
-    ain = recs["area"].astype(str) == "ain"
-    verified = verified_mask(ain, fraction, seed)
-    v = recs[verified]
-    counts = pd.crosstab(v["label_cnn"].astype(str), v["label_manual"].astype(str))  # rows: CNN label
-    classes = sorted(set(counts.columns) | set(recs.loc[ain, "label_cnn"].astype(str)))
+    ain = recs[recs["area"].astype(str) == "ain"]
+    verified = verified_mask(pd.Series(True, index=ain.index), fraction, seed)
+    cnn = most_common_labels(ain["label_cnn"].astype(str), ain["sequence_id"])
+    checked = most_common_labels(ain["label_manual"].astype(str).where(verified, ""), ain["sequence_id"])
+    checked = checked[checked != ""]
+    counts = pd.crosstab(cnn[checked.index], checked)  # rows: CNN label of the sequence
+    classes = sorted(set(counts.columns) | set(cnn))
     counts = counts.reindex(index=classes, columns=classes, fill_value=0) + 0.5  # Jeffreys-like smoothing
     posterior = counts.div(counts.sum(axis=1), axis=0)  # Pr(true | predicted)
-    photos = recs[ain].reset_index(drop=True)
-    probs = posterior.reindex(photos["label_cnn"].astype(str)).to_numpy()
-    table = pd.DataFrame({"sequence_id": photos["media_id"], "site": photos["site"], "camera": photos["camera"],
-                          "timestamp": photos["timestamp"], "n_frames": 1})
+    first = ain.groupby("sequence_id", sort=False).first()
+    table = pd.DataFrame({"sequence_id": first.index, "site": first["site"].to_numpy(),
+                          "timestamp": first["timestamp"].to_numpy(), "n_frames": ain.groupby("sequence_id", sort=False).size().to_numpy()})
+    probs = posterior.reindex(cnn.reindex(first.index).to_numpy()).to_numpy()
     table = pd.concat([table, pd.DataFrame(probs, columns=[f"p_{c}" for c in classes])], axis=1)
-    table = table[np.isfinite(probs).all(axis=1) & (photos["label_cnn"].astype(str) != "")]
+    table = table[np.isfinite(probs).all(axis=1) & (cnn.reindex(first.index).to_numpy() != "")]
     write_table(path, table)
     return path
 
@@ -83,7 +87,9 @@ def main() -> None:
     out = Path(args.out)
     plot_occupancy(summaries, out.with_suffix(".png"))
     write_json(out.with_suffix(".json"), results)
-    lines = ["Posterior mean (95% interval), 4 chains x 1000 draws each.", "", side_by_side(summaries),
+    first = next(iter(results.values()))["diagnostics"]
+    lines = [f"Posterior mean (95% interval), {first.get('chains', 'default')} chains x {first.get('draws', 'default')} "
+             "draws each.", "", side_by_side(summaries),
              "| run | max R-hat | min bulk ESS (reported) | divergences | back-end | sampling (s) | run wall (s) |",
              "|---|---|---|---|---|---|---|"]
     for mode, r in results.items():
@@ -92,7 +98,7 @@ def main() -> None:
                      f"{d['timings']['backend']} | {d['timings']['sample_s']:.1f} | {d['timings'].get('wall_s', float('nan')):.1f} |")
     lines += ["", "Commands:", ""] + [f"    {r['command']}" for r in results.values()]
     if "scores" in results and not args.scores:
-        lines += ["", "The scores run uses stand-in per-photo scores Pr(true | CNN label) from the verified 10% "
+        lines += ["", "The scores run uses stand-in per-sequence scores Pr(true | CNN label) from the verified 10% "
                       "(see bench/occupancy_lynx.py), not zoo.predict output."]
     lines += ["", f"Driver: `.venv/bin/python bench/occupancy_lynx.py --runs {args.runs} --out {args.out}`"]
     write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
