@@ -35,7 +35,7 @@ class PriorSpec:
     slope_sd: float = 1.0  # slopes of standardised covariates
     penalty: float | None = None  # unmarked's penalty lambda: overrides every sd above with 1/sqrt(lambda)
     false_rate: tuple[float, float] = (1.0, 50.0)  # Beta: Pr(a sequence of another class is labelled s), mean 0.02
-    count_sd: float = 1.5  # log-scale sd of the own-label count mean per used occasion (around 3)
+    count_sd: float = 1.5  # log-scale sd of the own-label (scores: own-sequence) count mean per used occasion (around 3)
     dispersion_sd: float = 1.0  # half-normal sd of the label counts' overdispersion (0 = Poisson)
     site_detection_sd: float = 1.0  # half-normal sd of the sd of logit p between sites; 0 = every site detects alike
     false_site_sd: float = 0.0  # half-normal sd of the sd of log false-label rates between sites; 0 = alike everywhere
