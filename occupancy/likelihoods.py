@@ -98,9 +98,8 @@ def score_stream(ev, eta: pt.TensorVariable, visit_mean, visit_dispersion, n_sit
     log_lr = (scale - shift) + pt.log(pt.maximum(weighted, TINY)) - log_cum[:, last]  # (S, P), minus the shift
     log_q, log_p = _unit_detection(eta, ev)
     ll_present = pt.logaddexp(log_q - shift[:, :, None], log_p + log_lr[:, :, None])  # (S, P, K)
-    to_site = np.zeros((P, n_sites))
-    to_site[np.arange(P), ev.unit_site] = 1.0
-    return -shift @ to_site, _sum_units_to_sites(ll_present, ev.unit_site, n_sites)
+    to_site = _unit_to_site(ev.unit_site, n_sites)
+    return -shift @ to_site, _sum_units_to_sites(ll_present, to_site)
 
 
 def _unit_detection(eta: pt.TensorVariable, ev):
@@ -111,10 +110,15 @@ def _unit_detection(eta: pt.TensorVariable, ev):
     return log_q, pt.log1mexp(pt.minimum(log_q, -RATE_FLOOR))
 
 
-def _sum_units_to_sites(per_unit, unit_site: np.ndarray, n_sites: int):
-    """(S, P, K) per-unit log-likelihoods -> (S, N, K) per site."""
+def _unit_to_site(unit_site: np.ndarray, n_sites: int) -> np.ndarray:
+    """(P, N) 0/1 matrix: unit p belongs to site unit_site[p]; a product with it sums units per site."""
     to_site = np.zeros((len(unit_site), n_sites))
     to_site[np.arange(len(unit_site)), unit_site] = 1.0
+    return to_site
+
+
+def _sum_units_to_sites(per_unit, to_site: np.ndarray):
+    """(S, P, K) per-unit log-likelihoods -> (S, N, K) per site."""
     return pt.tensordot(per_unit, to_site, axes=[[1], [0]]).dimshuffle(0, 2, 1)
 
 
@@ -214,9 +218,8 @@ def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, fals
                                      false_dispersion[:, None])
     log_q, log_p = _unit_detection(eta, ev)
     ll_present = pt.logaddexp(log_p + ll_used[:, :, None], log_q + ll_unused[:, :, None])  # (S, P, K)
-    to_site = np.zeros((P, n_sites))
-    to_site[np.arange(P), ev.unit_site] = 1.0
-    return pt.dot(ll_unused, to_site), _sum_units_to_sites(ll_present, ev.unit_site, n_sites)
+    to_site = _unit_to_site(ev.unit_site, n_sites)
+    return pt.dot(ll_unused, to_site), _sum_units_to_sites(ll_present, to_site)
 
 
 def occupancy_log_psi(eta_terms: pt.TensorVariable, term_design: np.ndarray):
