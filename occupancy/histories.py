@@ -175,6 +175,16 @@ class DetectionData:
 # From records to arrays
 # --------------------------------------------------------------------------------------------------
 
+def units_at_sites(unit_site: np.ndarray, index: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Which units (by their site index) lie at the kept sites `index`, and their sites' new positions:
+    (mask over units, new site index of each kept unit). What `subset_sites` of the evidence classes share."""
+    index = np.asarray(index)
+    new_pos = np.full(int(max(unit_site.max(initial=0), index.max(initial=0))) + 1, -1)
+    new_pos[index] = np.arange(len(index))
+    keep = new_pos[unit_site] >= 0
+    return keep, new_pos[unit_site[keep]]
+
+
 def normalise_species_map(species: Mapping[str, str | Iterable[str]]) -> dict[str, tuple[str, ...]]:
     """{'deer': 'chevreuil'} or {'deer': ['chevreuil']} -> {'deer': ('chevreuil',)}; labels must not overlap."""
     if not species:

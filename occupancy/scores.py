@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
+from occupancy.histories import units_at_sites
+
 log = logging.getLogger(__name__)
 
 # the largest visit size summed over: X = x beyond it has negligible probability for camera-trap visits
@@ -67,11 +69,9 @@ class ScoreEvidence:
                              self.log_mean_products[:, units])
 
     def subset_sites(self, index: Sequence[int]) -> "ScoreEvidence":
-        index = np.asarray(index)
-        new_pos = np.full(int(max(self.unit_site.max(initial=0), index.max(initial=0))) + 1, -1)
-        new_pos[index] = np.arange(len(index))
-        kept = self.take(new_pos[self.unit_site] >= 0)
-        kept.unit_site = new_pos[kept.unit_site]
+        keep, new_site = units_at_sites(self.unit_site, index)
+        kept = self.take(keep)
+        kept.unit_site = new_site
         return kept
 
 

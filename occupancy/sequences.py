@@ -28,7 +28,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from occupancy.histories import OTHER, label_to_class
+from occupancy.histories import OTHER, label_to_class, units_at_sites
 from zoo.data.sequences import most_common_labels
 
 log = logging.getLogger(__name__)
@@ -79,12 +79,9 @@ class SequenceEvidence:
         return np.unique(self.unit_site, return_inverse=True)
 
     def subset_sites(self, index: Sequence[int]) -> "SequenceEvidence":
-        index = np.asarray(index)
-        new_pos = np.full(int(max(self.unit_site.max(initial=0), index.max(initial=0))) + 1, -1)
-        new_pos[index] = np.arange(len(index))
-        keep = new_pos[self.unit_site] >= 0
+        keep, new_site = units_at_sites(self.unit_site, index)
         return SequenceEvidence(
-            unit_site=new_pos[self.unit_site[keep]], unit_occasion=self.unit_occasion[keep],
+            unit_site=new_site, unit_occasion=self.unit_occasion[keep],
             label_count=self.label_count[keep], n_sequences=self.n_sequences[keep],
             verified_hit=self.verified_hit[keep], verified_miss=self.verified_miss[keep], confirmed=self.confirmed[keep],
             random_negatives=self.random_negatives, random_false_labels=self.random_false_labels,
