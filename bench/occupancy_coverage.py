@@ -74,7 +74,8 @@ def one_replicate(seed: int, confusion: np.ndarray, args, pattern=None) -> list[
     else:
         sim = simulate(other_rate=args.other_rate, **common)
     sampler = SamplerSpec(backend=args.backend, chains=2, draws=args.draws, tune=args.draws, cores=1, seed=seed)
-    prior = PriorSpec() if args.false_site_prior is None else PriorSpec(false_site_sd=args.false_site_prior)
+    overrides = {"false_site_sd": args.false_site_prior, "interaction_sd": args.interaction_prior}
+    prior = PriorSpec(**{k: v for k, v in overrides.items() if v is not None})
     rows = []
     for mode in args.modes:
         t0 = time.perf_counter()
@@ -134,6 +135,8 @@ def main() -> None:
                         help="bursty: sd of a site effect on logit p (the real lynx ground truth fits 0.7-1.8)")
     parser.add_argument("--false-site-prior", type=float, default=None,
                         help="the fits' prior.false_site_sd (default: the model's; 0 = one false-label rate everywhere)")
+    parser.add_argument("--interaction-prior", type=float, default=None,
+                        help="the fits' prior.interaction_sd (default: the model's)")
     parser.add_argument("--modes", nargs="+", choices=LABEL_MODES, default=list(MODES),
                         help="label modes to fit (ground_truth: every site's true labels, the best any labelling can do)")
     parser.add_argument("--first-seed", type=int, default=1000, help="replicate r is simulated with seed first-seed + r")
