@@ -21,6 +21,7 @@ import pytensor.tensor as pt
 from occupancy.histories import DetectionData
 from occupancy.likelihoods import (combine_streams, false_site_factor, hard_stream, occupancy_log_psi, score_stream,
                                   sequence_stream, site_effect_nodes, state_matrix)
+from occupancy.transforms import HalfNormalQuantile
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
         # sites differ in how well they detect a species they hold: a site effect on logit p, summed out
         nodes, log_weights = site_effect_nodes(prior.site_detection_sd > 0)
         if prior.site_detection_sd > 0:
-            site_sd = pm.HalfNormal("detection_site_sd", sigma=prior.site_detection_sd, dims="species")
+            site_sd = half_normal("detection_site_sd", prior.site_detection_sd, "species")
         else:
             site_sd = pt.zeros(S)
         eta_nodes = eta[..., None] + site_sd[:, None, None, None] * nodes  # (S, N|1, J|1, K)
@@ -208,7 +209,7 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
         if data.scores is not None and data.scores.n_units:
             # own sequences per visit, as the classifier-label stream's: the scores say which sequences they are
             visit_mean = pm.LogNormal("visit_sequence_mean", mu=np.log(3.0), sigma=prior.count_sd, dims="species")
-            visit_dispersion = pm.HalfNormal("visit_sequence_dispersion", sigma=prior.dispersion_sd, dims="species")
+            visit_dispersion = half_normal("visit_sequence_dispersion", prior.dispersion_sd, "species")
             streams.append(score_stream(data.scores, eta_nodes, visit_mean, visit_dispersion, N))
         if data.sequences is not None:
             true_mean, true_dispersion, false_rate, false_dispersion = _classifier_parameters(prior)
@@ -220,7 +221,7 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
             if prior.false_site_sd > 0 and ev.n_units:
                 labelled, unit_index = ev.labelled_sites()
                 model.add_coord("labelled_site", [data.sites[i] for i in labelled])
-                false_site_sd = pm.HalfNormal("false_label_site_sd", sigma=prior.false_site_sd, dims="species")
+                false_site_sd = half_normal("false_label_site_sd", prior.false_site_sd, "species")
                 effect = pm.Normal("false_label_site_effect", 0.0, 1.0, dims=("species", "labelled_site"))
                 unit_false_rate = false_rate[:, None] * false_site_factor(false_site_sd, effect, pt.exp)[:, unit_index]
             seq = sequence_stream(ev, eta_nodes, true_mean, true_dispersion, unit_false_rate, false_dispersion, N)
@@ -232,10 +233,15 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
                           pt.as_tensor(site_sd), nodes, log_weights, standardisation)
 
 
+def half_normal(name: str, sigma: float, dims: str):
+    """A half-normal scale parameter, sampled in its prior's quantile coordinates (occupancy.transforms)."""
+    return pm.HalfNormal(name, sigma=sigma, dims=dims, default_transform=HalfNormalQuantile(sigma))
+
+
 def _classifier_parameters(prior: PriorSpec):
     """Per species: own labels per used occasion (mean, overdispersion), false-label rate and overdispersion."""
     true_mean = pm.LogNormal("true_label_mean", mu=np.log(3.0), sigma=prior.count_sd, dims="species")
-    true_dispersion = pm.HalfNormal("true_label_dispersion", sigma=prior.dispersion_sd, dims="species")
+    true_dispersion = half_normal("true_label_dispersion", prior.dispersion_sd, "species")
     false_rate = pm.Beta("false_rate", alpha=prior.false_rate[0], beta=prior.false_rate[1], dims="species")
-    false_dispersion = pm.HalfNormal("false_label_dispersion", sigma=prior.dispersion_sd, dims="species")
+    false_dispersion = half_normal("false_label_dispersion", prior.dispersion_sd, "species")
     return true_mean, true_dispersion, false_rate, false_dispersion
