@@ -169,7 +169,11 @@ def _classifiers(runs: list[Run], out: Path, ecological: pd.DataFrame) -> list:
                     "deviation of an emulated occupancy fit from the ground truth (naive / uncertainty-aware; ECE: expected "
                     "calibration error, 15 bins; NLL: negative log-likelihood; mistake severity: mean taxonomic "
                     "distance of the mistakes, 1 genus ... 5 unrelated; infer_img_s: images per second of the run's final "
-                    "prediction of its labelled photos, decoding included, on the device it trained on)."), Table(board)]
+                    "prediction of its labelled photos, decoding included, on the device it trained on). split_kind: how the run "
+                    "split its labelled photos (authors, file: a split file that came with the data, which may put photos of one burst "
+                    "on both sides; stratified: whole sequences on one side, by label; file_blocks, by_site, by_area: "
+                    "whole blocks, sites or areas); runs on different splits are scored on different photos, so compare "
+                    "them to see what a split is worth, not which model is better."), Table(board)]
     for run in runs:
         blocks += _per_model(run, out)
     return blocks
