@@ -107,7 +107,8 @@ def posterior_medians(posterior) -> dict[str, float]:
 def scored(df: pd.DataFrame) -> pd.DataFrame:
     """Each interval's error, whether it covers the truth, and whether it is a marginal or a conditional."""
     median = df["median"] if "median" in df else np.nan  # runs before the median was recorded lack it
-    return df.assign(error=df["mean"] - df["truth"], error_median=median - df["truth"], covered=(df["q2.5"] <= df["truth"]) & (df["truth"] <= df["q97.5"]),
+    return df.assign(error=df["mean"] - df["truth"], error_median=median - df["truth"],
+                     covered=(df["q2.5"] <= df["truth"]) & (df["truth"] <= df["q97.5"]),
                      kind=np.where(df["parameter"].str.contains(r"\|"), "conditional", "marginal"))
 
 
