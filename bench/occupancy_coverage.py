@@ -31,7 +31,7 @@ from occupancy.histories import OccasionSpec, assign_occasions, normalise_specie
 from occupancy.sequences import sequence_table  # noqa: E402
 from occupancy.simulate import field_pattern, simulate, simulate_bursty  # noqa: E402
 from occupancy.streams import MODES as LABEL_MODES  # noqa: E402
-from occupancy.summary import LABELS as SUMMARY_LABELS  # noqa: E402
+from occupancy.summary import parameter_labels  # noqa: E402
 from core.runs import write_json, write_text  # noqa: E402
 
 SPECIES = ("lynx", "deer", "chamois")
@@ -99,9 +99,7 @@ def posterior_medians(posterior) -> dict[str, float]:
     names = [v for v in ("psi", "psi_conditional") if v in posterior]
     table = az.summary(posterior, var_names=names, kind="stats", stat_funcs={"median": np.median}, extend=False,
                        round_to="none")
-    var = table.index.str.extract(r"^([^\[]+)", expand=False)
-    element = table.index.str.extract(r"^[^\[]+\[(.*)\]$", expand=False)
-    return {SUMMARY_LABELS[v].format(e): m for v, e, m in zip(var, element, table["median"])}
+    return dict(zip(parameter_labels(table.index), table["median"]))
 
 
 def scored(df: pd.DataFrame) -> pd.DataFrame:

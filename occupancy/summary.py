@@ -30,10 +30,15 @@ def summarize(posterior: xr.Dataset) -> pd.DataFrame:
     """Reported quantities first (p, psi, conditionals), then the model's own parameters."""
     names = [v for v in LABELS if v in posterior]
     table = az.summary(posterior, var_names=names, kind="diagnostics", stat_funcs=STATS, extend=True, round_to="none")
-    var = table.index.str.extract(r"^([^\[]+)", expand=False)
-    element = table.index.str.extract(r"^[^\[]+\[(.*)\]$", expand=False).fillna("")
-    table.insert(0, "parameter", [LABELS[v].format(e) for v, e in zip(var, element)])
+    table.insert(0, "parameter", parameter_labels(table.index))
     return table[SUMMARY_COLUMNS].reset_index(drop=True)
+
+
+def parameter_labels(index: pd.Index) -> list[str]:
+    """az.summary's "var[a, b]" row names in unmarked's notation (LABELS)."""
+    var = index.str.extract(r"^([^\[]+)", expand=False)
+    element = index.str.extract(r"^[^\[]+\[(.*)\]$", expand=False).fillna("")
+    return [LABELS[v].format(e) for v, e in zip(var, element)]
 
 
 def reported(summary: pd.DataFrame) -> pd.DataFrame:
