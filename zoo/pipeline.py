@@ -64,7 +64,7 @@ def stages(out: Path, quick: bool) -> list[list[Stage]]:
         [Stage("train_best", "train (the best measured recipe: experiment=lite2_best)", best_dir / "metrics.json",
                [PYTHON, "-m", "zoo.train", "experiment=lite2_best", f"run_dir={best_dir}", "resume=auto",
                 *train_overrides])],
-        # the authors' split keeps photos of one burst on both sides; the leaderboard shows what that is worth
+        # the authors' split can put photos of one burst on both sides; the leaderboard shows what that is worth
         [Stage("train_grouped", "train (default recipe, sequence-grouped split: no burst on both sides)",
                grouped_dir / "metrics.json",
                [PYTHON, "-m", "zoo.train", "data.split.kind=stratified", f"run_dir={grouped_dir}", "resume=auto",
