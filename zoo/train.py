@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
+from timm.models import group_modules
 from timm.scheduler import CosineLRScheduler
 from timm.utils import ModelEmaV3
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm.auto import tqdm
 
@@ -32,7 +34,7 @@ from zoo.augment import AugmentConfig, mix_batch, train_transform
 from zoo.data import load_data_config, load_study
 from zoo.datasets import RecordsImageDataset, readable_records
 from zoo.evaluate import evaluate_split, plot_confusion, plot_history, prediction_frame, sequence_meta
-from zoo.images import make_loader, to_model_input
+from zoo.images import default_num_workers, make_loader, to_model_input
 from zoo.metrics import accuracy
 from zoo.models import build_model, checkpoint_model_cfg
 from core.paths import CONFIG_DIR
@@ -46,6 +48,10 @@ log = logging.getLogger("zoo.train")
 class TrainConfig:
     epochs: int = 8               # total, both stages
     frozen_epochs: int = 1        # stage 1: only the classifier learns
+    # stage 2 leaves the first N of timm's coarse layer groups (the stem, then one per stage) frozen, BatchNorm
+    # statistics included: no gradient flows through the high-resolution early layers, which hold most of a
+    # step's cost (3 on EfficientNet-Lite2 at 320 px: stem and two stages, a step 2.1x faster); 0: all learn
+    frozen_groups: int = 0
     batch_size: int = 32
     eval_batch_size: int = 64
     optimizer: str = "adamw"      # adamw | sgd
@@ -63,7 +69,10 @@ class TrainConfig:
     # exponential moving average of the weights (timm's ModelEmaV3, decay warmed up from 0 over the
     # first steps): validation, checkpoints' inference weights and predictions use the average; null: off
     ema_decay: Optional[float] = None
-    num_workers: int = 2
+    # loader processes; null: none on the CPU, where decoding and augmenting in the training process costs about
+    # 2 s an epoch while loader processes beside torch's threads made each lite0 fine-tuning epoch 35-38 s instead
+    # of 21-22 s (docs/training.md); on a GPU one per core, at most 4
+    num_workers: Optional[int] = None
     max_batches_per_epoch: Optional[int] = None  # for smoke tests
     # timm's EfficientNet init draws a new 12-class head with logits of std ~3 (an initial loss of ~5):
     # start the new classifier at zero, i.e. from uniform predictions
@@ -78,6 +87,7 @@ COUNT = Interval(1, integer=True)  # a whole number of things, at least one
 RECIPE_RULES = {
     "epochs": COUNT,
     "frozen_epochs": Interval(0, "epochs", integer=True),
+    "frozen_groups": Interval(0, integer=True),  # at most the model's groups before the classifier's (Trainer)
     "batch_size": COUNT,
     "eval_batch_size": COUNT,
     "optimizer": Options(OPTIMIZERS),
@@ -91,7 +101,7 @@ RECIPE_RULES = {
     "balance_power": Interval(0, 1, open_low=True),
     "early_stopping_patience": COUNT,
     "ema_decay": Interval(0, 1, open_low=True, open_high=True, none=True),
-    "num_workers": Interval(0, integer=True),
+    "num_workers": Interval(0, integer=True, none=True),
     "max_batches_per_epoch": Interval(1, integer=True, none=True),
 }
 AUGMENT_RULES = {"mixup_alpha": NON_NEGATIVE, "cutmix_alpha": NON_NEGATIVE, "mix_prob": Interval(0, 1)}
@@ -234,6 +244,10 @@ class Trainer:
         weights = self._class_weights() if recipe.balance == "loss" else None
         self.criterion = heads.build_loss(head_cfg, classes, taxonomy, class_weights=weights)
         self.backbone_params, self.head_params = _split_parameters(model)
+        self.early_params, self.early_norms = early_layers(model, recipe.frozen_groups)
+        self.num_workers = recipe.num_workers
+        if self.num_workers is None:
+            self.num_workers = 0 if torch.device(device).type == "cpu" else default_num_workers()
         self.optimizer = self._optimizer()
         self.scheduler: CosineLRScheduler | None = None
         self.ema = ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True) if recipe.ema_decay else None
@@ -270,12 +284,13 @@ class Trainer:
         self.train_set.set_epoch(self.epoch)
         loader = self._train_loader()
         self.model.train()
+        early = {id(p) for p in self.early_params}
         for p in self.backbone_params:
-            p.requires_grad_(not frozen)
-        if frozen:  # keep BatchNorm statistics of the pretrained backbone
-            for module in self.model.modules():
-                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                    module.eval()
+            p.requires_grad_(not frozen and id(p) not in early)
+        # frozen layers keep the BatchNorm statistics of the pretrained backbone
+        norms = [m for m in self.model.modules() if isinstance(m, _BatchNorm)] if frozen else self.early_norms
+        for module in norms:
+            module.eval()
         total, count = 0.0, 0
         steps = len(loader)
         for i, (x, y, _) in enumerate(tqdm(loader, desc=f"epoch {self.epoch + 1}", leave=False, unit="batch")):
@@ -311,7 +326,7 @@ class Trainer:
             weights = self._class_weights()[self.train_set.targets]
             sampler = WeightedRandomSampler(weights, len(weights), replacement=True, generator=generator)
         return DataLoader(self.train_set, batch_size=self.recipe.batch_size, shuffle=sampler is None,
-                          sampler=sampler, generator=generator, num_workers=self.recipe.num_workers,
+                          sampler=sampler, generator=generator, num_workers=self.num_workers,
                           drop_last=len(self.train_set) > self.recipe.batch_size,
                           persistent_workers=False)
 
@@ -332,7 +347,7 @@ class Trainer:
         test_flip = self.recipe.augment.test_flip if test_flip is None else test_flip
         data_cfg = self.data_cfg.for_inference() if final else self.data_cfg
         loader = make_loader(records["path"].tolist(), data_cfg, batch_size=self.recipe.eval_batch_size,
-                             num_workers=self.recipe.num_workers)
+                             num_workers=self.num_workers)
         model = self.inference_model
         model.eval()
         out = np.full((len(records), len(self.classes)), np.nan, dtype=np.float32)
@@ -540,6 +555,22 @@ def _classes(records: pd.DataFrame) -> list[str]:
     if unseen:
         log.warning("labels %s occur in valid/test but not in train: those records are left out of the metrics", unseen)
     return classes
+
+
+def early_layers(model, groups: int) -> tuple[list, list]:
+    """Parameters and BatchNorm modules of the first `groups` of timm's coarse layer groups (stem, stages)."""
+    if groups == 0:
+        return [], []
+    layers = [[model.get_submodule(name) for name in names]
+              for names in group_modules(model, model.group_matcher(coarse=True)).values()]
+    head = {id(p) for p in model.get_classifier().parameters()}
+    trainable = next(i for i, group in enumerate(layers) if any(id(p) in head for m in group for p in m.parameters()))
+    if groups > trainable - 1:  # the group before the classifier's learns, or only the classifier would
+        raise ValueError(f"train.frozen_groups={groups} is too many for {type(model).__name__}: it has {trainable} "
+                         f"layer groups before the classifier's, at most {trainable - 1} can stay frozen")
+    modules = [m for group in layers[:groups] for m in group]
+    return ([p for m in modules for p in m.parameters(recurse=False)],
+            [m for m in modules if isinstance(m, _BatchNorm)])
 
 
 def _split_parameters(model) -> tuple[list, list]:

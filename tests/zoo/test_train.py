@@ -364,3 +364,43 @@ def test_the_default_recipe_yaml_is_the_dataclass_defaults():
 
     shipped = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "train" / "default.yaml"))
     assert shipped == OmegaConf.to_container(OmegaConf.structured(TrainConfig()))
+
+
+def test_frozen_groups_keep_their_initial_weights_and_statistics_while_the_rest_learns(photos, tmp_path, monkeypatch):
+    initial = {}
+    original = Trainer.__init__
+
+    def remembers_the_start(self, model, *args, **kwargs):
+        initial.update({k: v.clone() for k, v in model.state_dict().items()})
+        original(self, model, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "__init__", remembers_the_start)
+    run_dir = run(tiny_config(photos, tmp_path / "r", "train.frozen_groups=2"))
+    trained = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["model"]
+    # groups 0 and 1 of test_efficientnet: the stem and blocks.0, weights and BatchNorm statistics
+    for key in ("conv_stem.weight", "bn1.weight", "bn1.running_mean", "blocks.0.0.conv.weight",
+                "blocks.0.0.bn1.running_var"):
+        assert torch.equal(trained[key], initial[key]), key
+    for key in ("blocks.1.0.conv_exp.weight", "blocks.1.0.bn1.running_mean", "blocks.4.0.conv_pw.weight"):
+        assert not torch.equal(trained[key], initial[key]), key
+
+
+def test_freezing_every_group_before_the_classifier_is_refused_by_name(photos, tmp_path):
+    with pytest.raises(ValueError, match=r"train.frozen_groups=6 is too many for EfficientNet: it has 6 layer "
+                                         r"groups before the classifier's, at most 5 can stay frozen"):
+        run(tiny_config(photos, tmp_path / "r", "train.frozen_groups=6"))
+
+
+@pytest.mark.parametrize("setting, expected", [("null", 0), ("1", 1)])
+def test_training_loads_in_its_own_process_on_the_cpu_unless_told(photos, tmp_path, monkeypatch, setting, expected):
+    seen = []
+    original = Trainer._train_loader
+
+    def records_workers(self):
+        loader = original(self)
+        seen.append(loader.num_workers)
+        return loader
+
+    monkeypatch.setattr(Trainer, "_train_loader", records_workers)
+    run(tiny_config(photos, tmp_path / "r", f"train.num_workers={setting}", "train.epochs=1"))
+    assert seen == [expected]
