@@ -50,7 +50,8 @@ class TrainConfig:
     frozen_epochs: int = 1        # stage 1: only the classifier learns
     # stage 2 leaves the first N of timm's coarse layer groups (the stem, then one per stage) frozen, BatchNorm
     # statistics included: no gradient flows through the high-resolution early layers, which hold most of a
-    # step's cost (3 on EfficientNet-Lite2 at 320 px: stem and two stages, a step 2.1x faster); 0: all learn
+    # step's cost (3 on EfficientNet-Lite2 at 320 px, the stem and two stages: a step of 32 photos 3.4 s instead
+    # of 7.2 s, but 1.4 points less accuracy on the lynx sample, docs/training.md); 0: all learn
     frozen_groups: int = 0
     batch_size: int = 32
     eval_batch_size: int = 64
