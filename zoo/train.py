@@ -565,7 +565,8 @@ def early_layers(model, groups: int) -> tuple[list, list]:
     layers = [[model.get_submodule(name) for name in names]
               for names in group_modules(model, model.group_matcher(coarse=True)).values()]
     head = {id(p) for p in model.get_classifier().parameters()}
-    trainable = next(i for i, group in enumerate(layers) if any(id(p) in head for m in group for p in m.parameters()))
+    trainable = next((i for i, group in enumerate(layers) if any(id(p) in head for m in group for p in m.parameters())),
+                     len(layers))  # a model whose groups leave out its classifier: every group may freeze but one
     if groups > trainable - 1:  # the group before the classifier's learns, or only the classifier would
         raise ValueError(f"train.frozen_groups={groups} is too many for {type(model).__name__}: it has {trainable} "
                          f"layer groups before the classifier's, at most {trainable - 1} can stay frozen")
