@@ -4,105 +4,118 @@ Each stage is the same command a user would type, run in its own process and wri
 run directory under `--out` (default runs/pipeline). Re-running skips stages whose outputs exist
 and resumes an interrupted training, so the pipeline can be stopped and restarted at any time.
 
-Stages come in groups that run in order; the stages of one group do not read each other's outputs
-and run `--jobs` at a time. An occupancy fit keeps about one core busy outside its sampling, so two
-side by side finish sooner than one after the other, even on two cores. A stage that runs beside
-others writes its output to `--out`/logs/<stage>.log instead of the console.
+A stage starts as soon as the stages whose outputs it reads have finished. Trainings use every core:
+they run one at a time and print their progress. The other stages (data summaries, prediction, the
+occupancy fits, the plan, the report) run `--jobs` at a time beside them at the lowest CPU priority
+(`nice`), so they take only the cycles a training leaves idle (about a sixth of two cores) and
+training is not slowed; each writes its output to `--out`/logs/<stage>.log. An occupancy fit keeps
+about one core busy outside its sampling, so two side by side finish sooner than one after the
+other, even on two cores.
 """
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("zoo.pipeline")
 PYTHON = sys.executable
 EMULATION_SEEDS = 3  # the report's ecological column averages them and keeps the worst
+# stages beside a training run at this niceness: measured beside the lite0 training (2026-12-06), four
+# occupancy fits two at a time left it at 161 s (172 s alone) and were 66 s from done when it ended
+BESIDE_NICENESS = 19
 
 
 @dataclass(frozen=True)
 class Stage:
-    key: str            # names its log file
+    key: str            # names its log file; other stages name it in `needs`
     name: str           # what the progress lines say
     done: Path          # the file that proves the stage finished
     command: list[str]
+    needs: tuple[str, ...] = ()  # keys of earlier stages whose outputs it reads
+    exclusive: bool = False  # uses every core (a training): one at a time, normal priority, output to the console
 
 
-def stages(out: Path, quick: bool) -> list[list[Stage]]:
-    """Groups of independent stages, in the order they must run."""
+def stages(out: Path, quick: bool) -> list[Stage]:
+    """Every stage, each after the stages it needs."""
     train_dir, best_dir, grouped_dir, occ = out / "train", out / "train_best", out / "train_grouped", out / "occupancy"
-    classifiers = (train_dir, best_dir, grouped_dir)
+    classifiers = {"train": train_dir, "train_best": best_dir, "train_grouped": grouped_dir}
     train_overrides = ["train.epochs=2", "train.frozen_epochs=1"] if quick else []
     sampler = ["sampler=fast"] if quick else []
     summary = out / "data" / "summary.json"
 
-    def fit(key: str, name: str, *overrides: str) -> Stage:
+    def fit(key: str, name: str, *overrides: str, needs: tuple[str, ...] = ()) -> Stage:
         return Stage(key, name, occ / key / "summary.csv",
-                     [PYTHON, "-m", "occupancy.fit", "study=lynx", *overrides, f"run_dir={occ / key}", *sampler])
+                     [PYTHON, "-m", "occupancy.fit", "study=lynx", *overrides, f"run_dir={occ / key}", *sampler],
+                     needs=needs)
 
-    # each zoo model's emulated mistakes: naive and uncertainty-aware, EMULATION_SEEDS draws of the labels
-    emulated = [fit(f"emulated_{run.name}_{labels}_seed{seed}",
-                    f"occupancy ({labels}, {run.name}'s mistakes emulated, seed {seed})",
-                    f"labels={labels}", f"labels.emulate_from={run}", f"labels.emulate_seed={seed}")
-                for run in classifiers for labels in ("naive", "confusion") for seed in range(EMULATION_SEEDS)]
+    def train(key: str, name: str, *overrides: str) -> Stage:
+        run_dir = classifiers[key]
+        return Stage(key, name, run_dir / "metrics.json",
+                     [PYTHON, "-m", "zoo.train", *overrides, f"run_dir={run_dir}", "resume=auto", *train_overrides],
+                     exclusive=True)
+
+    # the zoo's models never labelled the Ain photos: their mistakes are emulated from their validation
+    # confusion matrices (occupancy.emulate), fitted naive and uncertainty-aware, EMULATION_SEEDS draws of the labels
+    emulated = [fit(f"emulated_{key}_{labels}_seed{seed}",
+                    f"occupancy ({labels}, {key}'s mistakes emulated, seed {seed})",
+                    f"labels={labels}", f"labels.emulate_from={run_dir}", f"labels.emulate_seed={seed}", needs=(key,))
+                for key, run_dir in classifiers.items() for labels in ("naive", "confusion")
+                for seed in range(EMULATION_SEEDS)]
+    fits = ("ground_truth", "naive", "confusion", "planned", *[e.key for e in emulated])
     return [
-        [Stage("data", "data summary (photos)", summary,
-               [PYTHON, "-m", "zoo.data", "summarize", "zoo/sample/lynx/images/jura", "--json", str(summary),
-                "--records", str(out / "data" / "records.parquet")]),
-         Stage("records", "data summary (65k records)", out / "data" / "summary_records.json",
-               [PYTHON, "-m", "zoo.data", "summarize", "zoo/sample/lynx/records.csv.gz", "--quiet",
-                "--json", str(out / "data" / "summary_records.json")])],
-        [Stage("train", "train (default recipe: EfficientNet-Lite0 at 224 px)", train_dir / "metrics.json",
-               [PYTHON, "-m", "zoo.train", f"run_dir={train_dir}", "resume=auto", *train_overrides])],
-        [Stage("train_best", "train (the best measured recipe: experiment=lite2_best)", best_dir / "metrics.json",
-               [PYTHON, "-m", "zoo.train", "experiment=lite2_best", f"run_dir={best_dir}", "resume=auto",
-                *train_overrides])],
+        Stage("data", "data summary (photos)", summary,
+              [PYTHON, "-m", "zoo.data", "summarize", "zoo/sample/lynx/images/jura", "--json", str(summary),
+               "--records", str(out / "data" / "records.parquet")]),
+        Stage("records", "data summary (65k records)", out / "data" / "summary_records.json",
+              [PYTHON, "-m", "zoo.data", "summarize", "zoo/sample/lynx/records.csv.gz", "--quiet",
+               "--json", str(out / "data" / "summary_records.json")]),
+        train("train", "train (default recipe: EfficientNet-Lite0 at 224 px)"),
+        train("train_best", "train (the best measured recipe: experiment=lite2_best)", "experiment=lite2_best"),
         # the authors' split can put photos of one burst on both sides; the leaderboard shows what that is worth
-        [Stage("train_grouped", "train (default recipe, sequence-grouped split: no burst on both sides)",
-               grouped_dir / "metrics.json",
-               [PYTHON, "-m", "zoo.train", "data.split.kind=stratified", f"run_dir={grouped_dir}", "resume=auto",
-                *train_overrides])],
-        [Stage("predict", "predict (Ain photos, a study area the model never saw)", out / "predict" / "ain.csv",
-               [PYTHON, "-m", "zoo.predict", f"run_dir={train_dir}", "input=zoo/sample/lynx/images/ain",
-                f"output={out / 'predict' / 'ain.csv'}"]),
-         *[fit(labels, f"occupancy ({labels})", f"labels={labels}")
-           for labels in ("classifier_only", "confusion", "ground_truth", "naive")]],
+        train("train_grouped", "train (default recipe, sequence-grouped split: no burst on both sides)",
+              "data.split.kind=stratified"),
+        # the fits on the study's own labels read no classifier of ours: they run beside the trainings
+        *[fit(labels, f"occupancy ({labels})", f"labels={labels}")
+          for labels in ("classifier_only", "confusion", "ground_truth", "naive")],
         # the verification loop: plan 2% of the Ain photos from the classifier-only fit; their manual labels
         # stand in for the reviewer's answers; refit with them
-        [Stage("plan", "plan verification (2% of the Ain photos)", occ / "review.csv",
-               [PYTHON, "-m", "occupancy.plan", f"fit_dir={occ / 'classifier_only'}", "budget=0.02",
-                "answer_column=label_manual", f"out={occ / 'review.csv'}"])],
-        # the zoo's models never labelled the Ain photos: their mistakes are emulated from their validation
-        # confusion matrices (occupancy.emulate), fitted naive and uncertainty-aware
-        [fit("planned", "occupancy (planned)", "labels=planned", f"labels.verified_path={occ / 'review.csv'}"),
-         *emulated],
-        [Stage("report", "report", out / "report" / "report.md",
-               [PYTHON, "-m", "zoo.report", f"runs=[{','.join(map(str, classifiers))}]",
-                "fits=[" + ",".join(str(occ / key) for key in ("ground_truth", "naive", "confusion", "planned",
-                                                                 *[e.key for e in emulated])) + "]",
-                f"out={out / 'report'}",
-                "verification=bench/results/occupancy_verification.json"])],
+        Stage("plan", "plan verification (2% of the Ain photos)", occ / "review.csv",
+              [PYTHON, "-m", "occupancy.plan", f"fit_dir={occ / 'classifier_only'}", "budget=0.02",
+               "answer_column=label_manual", f"out={occ / 'review.csv'}"], needs=("classifier_only",)),
+        fit("planned", "occupancy (planned)", "labels=planned", f"labels.verified_path={occ / 'review.csv'}",
+            needs=("plan",)),
+        Stage("predict", "predict (Ain photos, a study area the model never saw)", out / "predict" / "ain.csv",
+              [PYTHON, "-m", "zoo.predict", f"run_dir={train_dir}", "input=zoo/sample/lynx/images/ain",
+               f"output={out / 'predict' / 'ain.csv'}"], needs=("train",)),
+        *emulated,
+        Stage("report", "report", out / "report" / "report.md",
+              [PYTHON, "-m", "zoo.report", f"runs=[{','.join(map(str, classifiers.values()))}]",
+               "fits=[" + ",".join(str(occ / key) for key in fits) + "]", f"out={out / 'report'}",
+               "verification=bench/results/occupancy_verification.json"],
+              needs=(*classifiers, *fits)),
     ]
 
 
-def run_stage(stage: Stage, number: int, log_file: Path | None) -> int:
-    """Run one stage; its output goes to the console, or to `log_file` when it runs beside others."""
-    log.info("[%d] %s: %s%s", number, stage.name, " ".join(stage.command),
-             f"  (output: {log_file})" if log_file else "")
+def run_stage(stage: Stage, number: int, log_file: Path | None, niceness: int = 0) -> int:
+    """Run one stage; its output goes to the console, or to `log_file`; `niceness` > 0 lowers its CPU priority."""
+    nice = shutil.which("nice") if niceness else None  # POSIX; elsewhere the stage runs at normal priority
+    command = [nice, "-n", str(niceness), *stage.command] if nice else stage.command
+    log.info("[%d] %s: %s%s", number, stage.name, " ".join(command), f"  (output: {log_file})" if log_file else "")
     started = time.perf_counter()
     if log_file is None:
-        code = subprocess.run(stage.command).returncode
+        code = subprocess.run(command).returncode
     else:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with log_file.open("w") as sink:
-            code = subprocess.run(stage.command, stdout=sink, stderr=subprocess.STDOUT).returncode
+            code = subprocess.run(command, stdout=sink, stderr=subprocess.STDOUT).returncode
     if code != 0:
         tail = "".join(log_file.read_text().splitlines(keepends=True)[-15:]) if log_file else ""
         log.error("[%d] %s failed (exit %d)%s\n%s", number, stage.name, code,
@@ -112,25 +125,50 @@ def run_stage(stage: Stage, number: int, log_file: Path | None) -> int:
     return code
 
 
-def run(groups: list[list[Stage]], out: Path, jobs: int, force: bool = False) -> int:
-    """Run the groups in order, each group's pending stages `jobs` at a time; 0, or the first failure's exit code."""
-    numbers = itertools.count(1)
-    for group in groups:
-        pending, pending_numbers = [], []
-        for stage, number in zip(group, numbers):  # group first: its end must not use up a number
-            if stage.done.exists() and not force:
-                log.info("[%d] %s: done already (%s)", number, stage.name, stage.done)
-            else:
-                pending.append(stage)
-                pending_numbers.append(number)
-        beside = jobs > 1 and len(pending) > 1
-        log_files = [out / "logs" / f"{stage.key}.log" if beside else None for stage in pending]
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            codes = list(pool.map(run_stage, pending, pending_numbers, log_files))
-        failed = [code for code in codes if code != 0]
-        if failed:
-            log.error("fix the cause and re-run: finished stages are kept")
-            return failed[0]
+def _check_order(plan: list[Stage]) -> None:
+    seen: set[str] = set()
+    for stage in plan:
+        missing = [key for key in stage.needs if key not in seen]
+        if missing:
+            raise ValueError(f"stage {stage.key!r} needs {missing}, which are not earlier stages")
+        seen.add(stage.key)
+
+
+def run(plan: list[Stage], out: Path, jobs: int, force: bool = False) -> int:
+    """Run every pending stage once the stages it needs are done: exclusive ones one at a time, the others
+    `jobs` at a time beside them at low priority. 0, or the first failure's exit code (then nothing new starts)."""
+    _check_order(plan)
+    numbers = {stage.key: number for number, stage in enumerate(plan, 1)}
+    done, pending = set(), []
+    for stage in plan:
+        if stage.done.exists() and not force:
+            log.info("[%d] %s: done already (%s)", numbers[stage.key], stage.name, stage.done)
+            done.add(stage.key)
+        else:
+            pending.append(stage)
+    running: dict[Future, Stage] = {}
+    failures: list[int] = []
+    with ThreadPoolExecutor(max_workers=jobs + 1) as pool:
+        while running or (pending and not failures):
+            for stage in [] if failures else list(pending):
+                slots = 1 if stage.exclusive else jobs
+                if set(stage.needs) <= done and sum(s.exclusive == stage.exclusive for s in running.values()) < slots:
+                    pending.remove(stage)
+                    log_file = None if stage.exclusive else out / "logs" / f"{stage.key}.log"
+                    niceness = 0 if stage.exclusive else BESIDE_NICENESS
+                    running[pool.submit(run_stage, stage, numbers[stage.key], log_file, niceness)] = stage
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                stage, code = running.pop(future), future.result()
+                if code == 0:
+                    done.add(stage.key)
+                else:
+                    failures.append(code)
+    if failures:
+        log.error("fix the cause and re-run: finished stages are kept")
+        return failures[0]
     return 0
 
 
@@ -141,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer epochs and draws (a smoke run)")
     parser.add_argument("--force", action="store_true", help="re-run stages whose outputs exist")
     parser.add_argument("--jobs", type=int, default=max(2, (os.cpu_count() or 2) // 2),
-                        help="independent stages run at once (default: half the CPU cores, at least 2)")
+                        help="stages other than trainings run at once, beside a training "
+                             "(default: half the CPU cores, at least 2)")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")

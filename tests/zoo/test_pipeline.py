@@ -2,18 +2,23 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
 from pathlib import Path
 
-from zoo.pipeline import Stage, run
+import pytest
+
+from zoo.pipeline import BESIDE_NICENESS, Stage, run, stages
 
 
-def _stage(tmp: Path, key: str, body: str = "") -> Stage:
-    """A stage that runs `body`, prints a line and writes its done file."""
+def _stage(tmp: Path, key: str, body: str = "", needs: tuple[str, ...] = (), exclusive: bool = False) -> Stage:
+    """A stage that runs `body`, records its niceness, prints a line and writes its done file."""
     done = tmp / f"{key}.done"
-    code = (f"import pathlib, sys, time\n{body}\nprint('{key} ran')\n"
-            f"pathlib.Path(r'{done}').write_text('ok')\n")
-    return Stage(key, f"stage {key}", done, [sys.executable, "-c", code])
+    code = (f"import os, pathlib, sys, time\n{body}\n"
+            f"pathlib.Path(r'{tmp / key}.nice').write_text(str(os.nice(0)))\n"
+            f"print('{key} ran')\npathlib.Path(r'{done}').write_text('ok')\n")
+    return Stage(key, f"stage {key}", done, [sys.executable, "-c", code], needs=needs, exclusive=exclusive)
 
 
 def _wait_for(path: Path) -> str:
@@ -24,17 +29,36 @@ def _wait_for(path: Path) -> str:
             f"    time.sleep(0.05)")
 
 
-def test_a_groups_stages_run_side_by_side_and_log_to_files(tmp_path):
+def _touch(path: Path) -> str:
+    return f"pathlib.Path(r'{path}').touch()\n"
+
+
+def test_independent_stages_run_side_by_side_and_a_stage_waits_for_what_it_needs(tmp_path):
     flag_a, flag_b = tmp_path / "a.started", tmp_path / "b.started"
-    a = _stage(tmp_path, "a", f"pathlib.Path(r'{flag_a}').touch()\n" + _wait_for(flag_b))
-    b = _stage(tmp_path, "b", f"pathlib.Path(r'{flag_b}').touch()\n" + _wait_for(flag_a))
-    # the next group reads the first group's outputs
-    c = _stage(tmp_path, "c", f"assert pathlib.Path(r'{a.done}').exists() and pathlib.Path(r'{b.done}').exists()")
-    assert run([[a, b], [c]], tmp_path, jobs=2) == 0
+    a = _stage(tmp_path, "a", _touch(flag_a) + _wait_for(flag_b))
+    b = _stage(tmp_path, "b", _touch(flag_b) + _wait_for(flag_a))
+    c = _stage(tmp_path, "c", f"assert pathlib.Path(r'{a.done}').exists() and pathlib.Path(r'{b.done}').exists()",
+               needs=("a", "b"))
+    assert run([a, b, c], tmp_path, jobs=2) == 0
     assert c.done.exists()
-    assert (tmp_path / "logs" / "a.log").read_text().strip() == "a ran"
-    assert (tmp_path / "logs" / "b.log").read_text().strip() == "b ran"
-    assert not (tmp_path / "logs" / "c.log").exists()  # alone in its group: its output went to the console
+    for key in "abc":
+        assert (tmp_path / "logs" / f"{key}.log").read_text().strip() == f"{key} ran"
+
+
+def test_trainings_run_one_at_a_time_at_normal_priority_and_the_rest_beside_them_niced(tmp_path):
+    flag_x, flag_n = tmp_path / "x.started", tmp_path / "n.started"
+    x = _stage(tmp_path, "x", _touch(flag_x) + _wait_for(flag_n), exclusive=True)
+    # y reads nothing of x, but as a training it must not start before x ends
+    y = _stage(tmp_path, "y", f"assert pathlib.Path(r'{tmp_path / 'x.done'}').exists()", exclusive=True)
+    n = _stage(tmp_path, "n", _touch(flag_n) + _wait_for(flag_x))  # runs beside x, or both time out
+    assert run([x, y, n], tmp_path, jobs=2) == 0
+    assert y.done.exists() and n.done.exists()
+    own = os.nice(0)
+    assert int((tmp_path / "x.nice").read_text()) == own
+    expected = min(19, own + BESIDE_NICENESS) if shutil.which("nice") else own
+    assert int((tmp_path / "n.nice").read_text()) == expected
+    assert not (tmp_path / "logs" / "x.log").exists()  # a training prints its progress to the console
+    assert (tmp_path / "logs" / "n.log").exists()
 
 
 def test_done_stages_are_skipped_and_a_failure_stops_the_pipeline(tmp_path, caplog):
@@ -42,13 +66,35 @@ def test_done_stages_are_skipped_and_a_failure_stops_the_pipeline(tmp_path, capl
     finished.done.write_text("from an earlier run")
     broken = _stage(tmp_path, "broken", "print('the cause, spelled out'); sys.exit(3)")
     fine = _stage(tmp_path, "fine")
-    later = _stage(tmp_path, "later")
+    later = _stage(tmp_path, "later", needs=("broken",))
     with caplog.at_level(logging.INFO, logger="zoo.pipeline"):
-        assert run([[finished], [broken, fine], [later]], tmp_path, jobs=2) == 3
+        assert run([finished, broken, fine, later], tmp_path, jobs=2) == 3
     assert fine.done.exists() and not broken.done.exists() and not later.done.exists()
     assert "[1] stage finished: done already" in caplog.text
     assert "[2] stage broken failed (exit 3)" in caplog.text and "the cause, spelled out" in caplog.text
     # re-running picks up where it stopped: only the broken stage and what follows it run again
     broken_fixed = _stage(tmp_path, "broken")
-    assert run([[finished], [broken_fixed, fine], [later]], tmp_path, jobs=1) == 0
+    assert run([finished, broken_fixed, fine, later], tmp_path, jobs=1) == 0
     assert later.done.exists()
+
+
+def test_a_stage_that_needs_a_later_or_unknown_stage_is_refused_before_anything_runs(tmp_path):
+    first = _stage(tmp_path, "first", needs=("second",))
+    second = _stage(tmp_path, "second")
+    with pytest.raises(ValueError, match=r"stage 'first' needs \['second'\]"):
+        run([first, second], tmp_path, jobs=2)
+    assert not first.done.exists() and not second.done.exists()
+
+
+def test_the_study_plan_trains_alone_and_reports_last(tmp_path):
+    plan = stages(tmp_path, quick=True)
+    keys = [stage.key for stage in plan]
+    assert len(set(keys)) == len(keys)
+    assert {stage.key for stage in plan if stage.exclusive} == {"train", "train_best", "train_grouped"}
+    report = plan[-1]
+    assert report.key == "report" and set(report.needs) == set(keys) - {"report", "data", "records", "predict",
+                                                                         "classifier_only", "plan"}
+    # every emulated fit waits for the classifier whose mistakes it emulates, and nothing else
+    for stage in plan:
+        if stage.key.startswith("emulated_"):
+            assert stage.needs == (stage.key.removeprefix("emulated_").rsplit("_", 2)[0],)
