@@ -127,6 +127,7 @@ def run_stage(stage: Stage, number: int, log_file: Path | None, niceness: int = 
 
 
 def _check_order(plan: list[Stage]) -> None:
+    """A stage may only need earlier stages: a typo is caught before anything runs, and no cycle can form."""
     seen: set[str] = set()
     for stage in plan:
         missing = [key for key in stage.needs if key not in seen]
