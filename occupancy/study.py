@@ -195,7 +195,8 @@ def detection_data(records: pd.DataFrame, study: Mapping, labels: Mapping, score
         _require_columns(sites_table, ["site"])
         sites_table = sites_table.assign(site=sites_table["site"].astype(str))
     sites = study_sites(table, activity, sites_table, study.get("area_column"))
-    silent = [s for s in sites if s not in set(table["site"].astype(str))]
+    recorded = set(table["site"].astype(str))
+    silent = [s for s in sites if s not in recorded]
     if mode == "scores" and scores is not None:  # sites seen only through the classifier's scores
         sites = sorted(set(sites) | set(scores["site"].astype(str)), key=_natural_key)
     data = assemble(

@@ -1,4 +1,5 @@
 """The Hydra entry point: config checks, the lynx histories, and one end-to-end run on simulated records."""
+import dataclasses
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ from omegaconf import OmegaConf
 from occupancy.fit import check_config, run
 from occupancy.simulate import simulate
 from occupancy.study import detection_data, load_study_records
-from core.runs import compose_config
+from core.runs import compose_config, write_table
 
 
 def config(*overrides):
@@ -76,6 +77,30 @@ def test_lynx_classified_streams(lynx_records):
     # 10% of the Ain photos verified, whole sequences counted once: fewer verified sequences than photos
     assert conf.notes["n_verified"] == pytest.approx(0.1 * (lynx_records["area"] == "ain").sum(), rel=0.1)
     assert 0 < ev.confirmed.sum() < (ev.label_count > 0).sum()
+
+
+def _assert_same_evidence(a, b, where="data"):
+    """Every field of two DetectionData (and of their sequence evidence) equal, NaN included."""
+    if dataclasses.is_dataclass(a):
+        for f in dataclasses.fields(a):
+            _assert_same_evidence(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")
+    elif isinstance(a, np.ndarray):
+        assert a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"), where
+    elif isinstance(a, (pd.DataFrame, pd.Series)):
+        assert a.equals(b), where
+    else:
+        assert a == b, where
+
+
+def test_records_cleaned_once_and_read_from_a_table_give_the_same_evidence(lynx_records, tmp_path):
+    # zoo.pipeline cleans the 65k records once (`zoo.data summarize --records`) and every fit reads that table
+    # through study.records.path: no label mode may see different data than through the data config
+    write_table(tmp_path / "records.parquet", lynx_records)
+    from_table = load_study_records({"path": str(tmp_path / "records.parquet"), "data": None})
+    for labels in ("labels=confusion", "labels=classifier_only"):
+        cfg = config(labels)
+        _assert_same_evidence(detection_data(lynx_records, cfg.study, cfg.labels, seed=int(cfg.seed)),
+                              detection_data(from_table, cfg.study, cfg.labels, seed=int(cfg.seed)))
 
 
 def test_end_to_end_run_writes_the_outputs(tmp_path):

@@ -94,7 +94,11 @@ def test_the_study_plan_trains_alone_and_reports_last(tmp_path):
     report = plan[-1]
     assert report.key == "report" and set(report.needs) == set(keys) - {"report", "data", "records", "predict",
                                                                          "classifier_only", "plan"}
-    # every emulated fit waits for the classifier whose mistakes it emulates, and nothing else
+    # every fit reads the records the "records" stage cleaned once; an emulated fit also waits for the
+    # classifier whose mistakes it emulates, and for nothing else
+    records = next(stage for stage in plan if stage.key == "records")
     for stage in plan:
+        if stage.command[1:3] == ["-m", "occupancy.fit"]:
+            assert f"study.records.path={records.done}" in stage.command and stage.needs[0] == "records"
         if stage.key.startswith("emulated_"):
-            assert stage.needs == (stage.key.removeprefix("emulated_").rsplit("_", 2)[0],)
+            assert stage.needs == ("records", stage.key.removeprefix("emulated_").rsplit("_", 2)[0])
