@@ -97,9 +97,16 @@ def specs(cfg: DictConfig) -> tuple[ModelSpec, SamplerSpec]:
     return model_spec, sampler
 
 
+_WRITTEN: set[Path] = set()  # run directories this process wrote (the jobs of a --multirun share it)
+
+
 def run(cfg: DictConfig) -> Path:
     """Fit one study and label mode; every output goes to cfg.run_dir atomically."""
     check_config(cfg)
+    if Path(cfg.run_dir).resolve() in _WRITTEN:
+        raise ValueError(f"run_dir {cfg.run_dir} was written by an earlier job of this --multirun: name the swept keys "
+                         "in it, e.g. run_dir='runs/occ/seed${labels.emulate_seed}'")
+    _WRITTEN.add(Path(cfg.run_dir).resolve())
     started = time.perf_counter()
     inputs = {k: v for k, v in {"records": cfg.study.records.path, "scores": cfg.scores_path,
                                "verified": cfg.labels.get("verified_path"),

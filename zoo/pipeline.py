@@ -38,10 +38,17 @@ BESIDE_NICENESS = 19
 class Stage:
     key: str            # names its log file; other stages name it in `needs`
     name: str           # what the progress lines say
-    done: Path          # the file that proves the stage finished
+    done: Path | tuple[Path, ...]  # the file(s) that prove the stage finished
     command: list[str]
     needs: tuple[str, ...] = ()  # keys of earlier stages whose outputs it reads
     exclusive: bool = False  # uses every core (a training): one at a time, normal priority, output to the console
+
+    @property
+    def outputs(self) -> tuple[Path, ...]:
+        return (self.done,) if isinstance(self.done, Path) else self.done
+
+    def finished(self) -> bool:
+        return all(path.exists() for path in self.outputs)
 
 
 def stages(out: Path, quick: bool) -> list[Stage]:
@@ -55,11 +62,24 @@ def stages(out: Path, quick: bool) -> list[Stage]:
     # the CSV again, 5 s a fit (the same detection data to the last array, checked for every label mode)
     study_records = out / "data" / "study_records.parquet"
 
+    def fit_command(*overrides: str) -> list[str]:
+        return [PYTHON, "-m", "occupancy.fit", "study=lynx", f"study.records.path={study_records}", *overrides, *sampler]
+
     def fit(key: str, name: str, *overrides: str, needs: tuple[str, ...] = ()) -> Stage:
-        return Stage(key, name, occ / key / "summary.csv",
-                     [PYTHON, "-m", "occupancy.fit", "study=lynx", f"study.records.path={study_records}", *overrides,
-                      f"run_dir={occ / key}", *sampler],
+        return Stage(key, name, occ / key / "summary.csv", fit_command(*overrides, f"run_dir={occ / key}"),
                      needs=("records", *needs))
+
+    def emulated(key: str, labels: str) -> Stage:
+        # every seed in one process (a Hydra multirun): imports and graph rewrites once, not once a seed
+        prefix = f"emulated_{key}_{labels}_seed"
+        return Stage(f"emulated_{key}_{labels}",
+                     f"occupancy ({labels}, {key}'s mistakes emulated, seeds 0-{EMULATION_SEEDS - 1})",
+                     tuple(occ / f"{prefix}{seed}" / "summary.csv" for seed in range(EMULATION_SEEDS)),
+                     fit_command("--multirun", f"labels={labels}", f"labels.emulate_from={classifiers[key]}",
+                                 "labels.emulate_seed=" + ",".join(map(str, range(EMULATION_SEEDS))), "plots=false",
+                                 f"run_dir={occ / prefix}${{labels.emulate_seed}}",
+                                 f"hydra.sweep.dir={occ / 'sweeps' / f'emulated_{key}_{labels}'}"),
+                     needs=("records", key))
 
     def train(key: str, name: str, *overrides: str) -> Stage:
         run_dir = classifiers[key]
@@ -70,13 +90,9 @@ def stages(out: Path, quick: bool) -> list[Stage]:
     # the zoo's models never labelled the Ain photos: their mistakes are emulated from their validation
     # confusion matrices (occupancy.emulate), fitted naive and uncertainty-aware, EMULATION_SEEDS draws of the labels;
     # the report draws its own figures from their summaries
-    emulated = [fit(f"emulated_{key}_{labels}_seed{seed}",
-                    f"occupancy ({labels}, {key}'s mistakes emulated, seed {seed})",
-                    f"labels={labels}", f"labels.emulate_from={run_dir}", f"labels.emulate_seed={seed}", "plots=false",
-                    needs=(key,))
-                for key, run_dir in classifiers.items() for labels in ("naive", "confusion")
-                for seed in range(EMULATION_SEEDS)]
-    fits = ("ground_truth", "naive", "confusion", "planned", *[e.key for e in emulated])
+    emulations = [emulated(key, labels) for key in classifiers for labels in ("naive", "confusion")]
+    fits = ("ground_truth", "naive", "confusion", "planned")
+    emulated_dirs = [str(path.parent) for stage in emulations for path in stage.outputs]
     return [
         Stage("data", "data summary (photos)", summary,
               [PYTHON, "-m", "zoo.data", "summarize", "zoo/sample/lynx/images/jura", "--json", str(summary),
@@ -102,12 +118,12 @@ def stages(out: Path, quick: bool) -> list[Stage]:
         Stage("predict", "predict (Ain photos, a study area the model never saw)", out / "predict" / "ain.csv",
               [PYTHON, "-m", "zoo.predict", f"run_dir={train_dir}", "input=zoo/sample/lynx/images/ain",
                f"output={out / 'predict' / 'ain.csv'}"], needs=("train",)),
-        *emulated,
+        *emulations,
         Stage("report", "report", out / "report" / "report.md",
               [PYTHON, "-m", "zoo.report", f"runs=[{','.join(map(str, classifiers.values()))}]",
-               "fits=[" + ",".join(str(occ / key) for key in fits) + "]", f"out={out / 'report'}",
+               "fits=[" + ",".join([*(str(occ / key) for key in fits), *emulated_dirs]) + "]", f"out={out / 'report'}",
                "verification=bench/results/occupancy_verification.json"],
-              needs=(*classifiers, *fits)),
+              needs=(*classifiers, *fits, *(stage.key for stage in emulations))),
     ]
 
 
@@ -149,8 +165,8 @@ def run(plan: list[Stage], out: Path, jobs: int, force: bool = False) -> int:
     numbers = {stage.key: number for number, stage in enumerate(plan, 1)}
     done, pending = set(), []
     for stage in plan:
-        if stage.done.exists() and not force:
-            log.info("[%d] %s: done already (%s)", numbers[stage.key], stage.name, stage.done)
+        if stage.finished() and not force:
+            log.info("[%d] %s: done already (%s)", numbers[stage.key], stage.name, ", ".join(map(str, stage.outputs)))
             done.add(stage.key)
         else:
             pending.append(stage)

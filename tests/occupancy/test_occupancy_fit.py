@@ -40,6 +40,15 @@ def test_config_mistakes_fail_clearly():
         config("sampler.chians=2")  # Hydra's struct mode rejects unknown overrides
 
 
+def test_two_jobs_of_one_multirun_may_not_share_a_run_dir(tmp_path, monkeypatch):
+    import occupancy.fit as fit_module
+
+    monkeypatch.setattr(fit_module, "_WRITTEN", {(tmp_path / "fit").resolve()})  # as if an earlier job wrote it
+    with pytest.raises(ValueError, match="written by an earlier job of this --multirun: name the swept keys"):
+        run(config(f"run_dir={tmp_path / 'fit'}"))
+    assert not (tmp_path / "fit").exists()
+
+
 @pytest.fixture(scope="module")
 def lynx_records():
     return load_study_records(config().study.records)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.pipeline import BESIDE_NICENESS, Stage, run, stages
+from zoo.pipeline import BESIDE_NICENESS, EMULATION_SEEDS, Stage, run, stages
 
 
 def _stage(tmp: Path, key: str, body: str = "", needs: tuple[str, ...] = (), exclusive: bool = False) -> Stage:
@@ -101,4 +101,19 @@ def test_the_study_plan_trains_alone_and_reports_last(tmp_path):
         if stage.command[1:3] == ["-m", "occupancy.fit"]:
             assert f"study.records.path={records.done}" in stage.command and stage.needs[0] == "records"
         if stage.key.startswith("emulated_"):
-            assert stage.needs == ("records", stage.key.removeprefix("emulated_").rsplit("_", 2)[0])
+            assert stage.needs == ("records", stage.key.removeprefix("emulated_").rsplit("_", 1)[0])
+    # the emulated fits of one classifier and label mode are one process, one run directory a seed, all reported
+    emulated = [stage for stage in plan if stage.key.startswith("emulated_")]
+    assert len(emulated) == 3 * 2 and all(len(stage.outputs) == EMULATION_SEEDS for stage in emulated)
+    fits = next(arg for arg in report.command if arg.startswith("fits=["))
+    assert all(f"{path.parent}," in fits or f"{path.parent}]" in fits for stage in emulated for path in stage.outputs)
+    assert "--multirun" in emulated[0].command and f"run_dir={emulated[0].outputs[0].parent.parent}/" \
+        f"emulated_train_naive_seed${{labels.emulate_seed}}" in emulated[0].command
+
+
+def test_a_stage_with_several_outputs_is_done_only_when_all_exist(tmp_path):
+    stage = Stage("fits", "several fits", (tmp_path / "seed0.csv", tmp_path / "seed1.csv"), ["true"])
+    (tmp_path / "seed0.csv").write_text("x")
+    assert not stage.finished()  # a sweep stopped after its first job reruns
+    (tmp_path / "seed1.csv").write_text("x")
+    assert stage.finished()
