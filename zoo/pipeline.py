@@ -62,8 +62,10 @@ def stages(out: Path, quick: bool) -> list[Stage]:
     # the CSV again, 5 s a fit (the same detection data to the last array, checked for every label mode)
     study_records = out / "data" / "study_records.parquet"
 
-    def fit_command(*overrides: str) -> list[str]:
-        return [PYTHON, "-m", "occupancy.fit", "study=lynx", f"study.records.path={study_records}", *overrides, *sampler]
+    def fit_command(*overrides: str, multirun: bool = False) -> list[str]:
+        flags = ["--multirun"] if multirun else []  # before the overrides: argparse ends their list at a flag
+        return [PYTHON, "-m", "occupancy.fit", *flags, "study=lynx", f"study.records.path={study_records}", *overrides,
+                *sampler]
 
     def fit(key: str, name: str, *overrides: str, needs: tuple[str, ...] = ()) -> Stage:
         return Stage(key, name, occ / key / "summary.csv", fit_command(*overrides, f"run_dir={occ / key}"),
@@ -75,10 +77,10 @@ def stages(out: Path, quick: bool) -> list[Stage]:
         return Stage(f"emulated_{key}_{labels}",
                      f"occupancy ({labels}, {key}'s mistakes emulated, seeds 0-{EMULATION_SEEDS - 1})",
                      tuple(occ / f"{prefix}{seed}" / "summary.csv" for seed in range(EMULATION_SEEDS)),
-                     fit_command("--multirun", f"labels={labels}", f"labels.emulate_from={classifiers[key]}",
+                     fit_command(f"labels={labels}", f"labels.emulate_from={classifiers[key]}",
                                  "labels.emulate_seed=" + ",".join(map(str, range(EMULATION_SEEDS))), "plots=false",
                                  f"run_dir={occ / prefix}${{labels.emulate_seed}}",
-                                 f"hydra.sweep.dir={occ / 'sweeps' / f'emulated_{key}_{labels}'}"),
+                                 f"hydra.sweep.dir={occ / 'sweeps' / f'emulated_{key}_{labels}'}", multirun=True),
                      needs=("records", key))
 
     def train(key: str, name: str, *overrides: str) -> Stage:

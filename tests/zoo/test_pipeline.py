@@ -107,7 +107,7 @@ def test_the_study_plan_trains_alone_and_reports_last(tmp_path):
     assert len(emulated) == 3 * 2 and all(len(stage.outputs) == EMULATION_SEEDS for stage in emulated)
     fits = next(arg for arg in report.command if arg.startswith("fits=["))
     assert all(f"{path.parent}," in fits or f"{path.parent}]" in fits for stage in emulated for path in stage.outputs)
-    assert "--multirun" in emulated[0].command and f"run_dir={emulated[0].outputs[0].parent.parent}/" \
+    assert emulated[0].command[3] == "--multirun" and f"run_dir={emulated[0].outputs[0].parent.parent}/" \
         f"emulated_train_naive_seed${{labels.emulate_seed}}" in emulated[0].command
 
 
