@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from zoo.images import VIEWS, forward_batches
 from zoo.models import DataConfig, build_model, validate_model_cfg
+from core.memory import keep_freed_memory
 from core.runs import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ def compute_features(paths_or_records, model_cfg: Any, cache_dir: str | os.PathL
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model = model.to(device).to(memory_format=torch.channels_last).eval()
+    keep_freed_memory()  # about twice the images per second on a CPU (core.memory)
     digest = state_dict_digest(model)
     forward = _forward(model, data, backend, device)
     out_ids, out_views, out_feats, failures = [], [], [], []

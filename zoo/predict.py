@@ -41,6 +41,7 @@ from zoo.data.times import parse_times
 from zoo import ray_engine
 from zoo.images import find_images, forward_batches
 from zoo.models import create_model, resolve_data_config
+from core.memory import keep_freed_memory
 from core.paths import CONFIG_DIR
 from core.runs import (Device, Interval, Options, Rule, add_file_logging, file_sha256, hydra_command,
                       package_versions, validate, write_json, write_table)
@@ -413,6 +414,7 @@ def predict(run_dir: str | os.PathLike | None = None, input: str | os.PathLike |
     opts = predict_options(options, **given, **values)
     if opts.threads:
         torch.set_num_threads(int(opts.threads))
+    keep_freed_memory()  # about twice the images per second on a CPU (core.memory)
     output = Path(opts.output)
     device = opts.device
     device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() and opts.backend == "torch" else

@@ -37,6 +37,7 @@ from zoo.evaluate import evaluate_split, plot_confusion, plot_history, predictio
 from zoo.images import default_num_workers, make_loader, to_model_input
 from zoo.metrics import accuracy
 from zoo.models import build_model, checkpoint_model_cfg
+from core.memory import keep_freed_memory
 from core.paths import CONFIG_DIR
 from core.runs import (Device, Interval, Options, add_file_logging, hydra_command, prepare_run_dir,
                       seed_everything, show, validate, write_json, write_table)
@@ -188,6 +189,7 @@ def run(cfg: DictConfig) -> Path:
     add_file_logging(run_dir)
     seed_everything(cfg.seed)
     _set_threads(cfg.threads)
+    keep_freed_memory()  # a third faster per step on a CPU (core.memory)
     device = _device(cfg.device)
 
     study = load_study(cfg.data, progress=True)

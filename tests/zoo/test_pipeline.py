@@ -102,13 +102,15 @@ def test_the_study_plan_trains_alone_and_reports_last(tmp_path):
             assert f"study.records.path={records.done}" in stage.command and stage.needs[0] == "records"
         if stage.key.startswith("emulated_"):
             assert stage.needs == ("records", stage.key.removeprefix("emulated_").rsplit("_", 1)[0])
-    # the emulated fits of one classifier and label mode are one process, one run directory a seed, all reported
+    # the emulated fits of one classifier and label mode are one process, one run directory a seed, all reported;
+    # the long uncertainty-aware ones first
     emulated = [stage for stage in plan if stage.key.startswith("emulated_")]
+    assert [stage.key.rsplit("_", 1)[1] for stage in emulated] == ["confusion"] * 3 + ["naive"] * 3
     assert len(emulated) == 3 * 2 and all(len(stage.outputs) == EMULATION_SEEDS for stage in emulated)
     fits = next(arg for arg in report.command if arg.startswith("fits=["))
     assert all(f"{path.parent}," in fits or f"{path.parent}]" in fits for stage in emulated for path in stage.outputs)
     assert emulated[0].command[3] == "--multirun" and f"run_dir={emulated[0].outputs[0].parent.parent}/" \
-        f"emulated_train_naive_seed${{labels.emulate_seed}}" in emulated[0].command
+        f"emulated_train_confusion_seed${{labels.emulate_seed}}" in emulated[0].command
 
 
 def test_a_stage_with_several_outputs_is_done_only_when_all_exist(tmp_path):
