@@ -201,6 +201,12 @@ def run(plan: list[Stage], out: Path, jobs: int, force: bool = False) -> int:
     return 0
 
 
+def log_format(terminal: bool) -> str:
+    """On a terminal a line first clears the line it lands on: a stage beside a training finishes while the
+    training's progress bar is half drawn, and the bar is drawn again under the line at its next update."""
+    return ("\r\033[K" if terminal else "") + "%(asctime)s %(message)s"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m zoo.pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -213,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=logging.INFO, format=log_format(sys.stderr.isatty()), datefmt="%H:%M:%S")
     out = Path(args.out)
     started = time.perf_counter()
     code = run(stages(out, args.quick), out, args.jobs, args.force)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo.pipeline import BESIDE_NICENESS, EMULATION_SEEDS, Stage, run, stages
+from zoo.pipeline import BESIDE_NICENESS, EMULATION_SEEDS, Stage, log_format, run, stages
 
 
 def _stage(tmp: Path, key: str, body: str = "", needs: tuple[str, ...] = (), exclusive: bool = False) -> Stage:
@@ -119,3 +119,11 @@ def test_a_stage_with_several_outputs_is_done_only_when_all_exist(tmp_path):
     assert not stage.finished()  # a sweep stopped after its first job reruns
     (tmp_path / "seed1.csv").write_text("x")
     assert stage.finished()
+
+
+def test_on_a_terminal_a_progress_line_clears_a_half_drawn_bar_first():
+    record = logging.LogRecord("zoo.pipeline", logging.INFO, __file__, 1, "[13] fit: 52 s", None, None)
+    on_terminal = logging.Formatter(log_format(terminal=True), "%H:%M:%S").format(record)
+    in_a_file = logging.Formatter(log_format(terminal=False), "%H:%M:%S").format(record)
+    assert on_terminal.startswith("\r\033[K") and on_terminal.endswith("[13] fit: 52 s")
+    assert "\r" not in in_a_file and in_a_file.endswith("[13] fit: 52 s")
