@@ -28,6 +28,7 @@ from PIL import Image
 
 from zoo.images import find_images, forward_batches, load_image, usable_cores
 from zoo.models import build_model
+from core.memory import keep_freed_memory
 from core.paths import CONFIG_DIR, PROJECT_DIR, sample_dir
 from core.runs import package_versions, write_json, write_text
 
@@ -139,6 +140,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=PROJECT_DIR / "bench" / "results" / "inference_speed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    kept = keep_freed_memory()  # as zoo.predict does (CAMTRAP_KEEP_FREED_MEMORY=0: glibc's defaults)
     paths = find_images(args.image_dir) if args.image_dir.is_dir() else []
     if len(paths) < args.images:
         paths = make_images(args.image_dir, args.images)
@@ -152,7 +154,7 @@ def main() -> None:
                "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": args.threads,
                "images": len(paths), "image_sizes": [list(s) for s in SIZES], "batch": args.batch,
-               "load_before": load_before, "models": {}, "versions": package_versions()}
+               "load_before": load_before, "keep_freed_memory": kept, "models": {}, "versions": package_versions()}
     for name in args.models:
         model, data = build_model(OmegaConf.load(CONFIG_DIR / "model" / f"{name}.yaml"), pretrained=False)
         model = model.eval().to(memory_format=torch.channels_last)
