@@ -11,6 +11,8 @@ in --image-dir (not committed), then measures, in one run and with the same torc
   with the workers only decoding (this process runs the model with --threads) and with the model in every
   worker, one thread each (what `zoo.predict` and the feature cache do on a CPU).
 Results go to bench/results/inference_speed.json and .md, with the machine load (`uptime`) before and after.
+The process keeps the memory it frees, as zoo.predict does (core.memory); CAMTRAP_KEEP_FREED_MEMORY=0 measures
+glibc's defaults.
 """
 from __future__ import annotations
 
