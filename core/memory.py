@@ -3,10 +3,11 @@
 PyTorch's CPU allocator keeps no cache: every activation of every step is a malloc and a free. glibc serves
 blocks above its mmap threshold (32 MiB at most) with fresh pages from the kernel and hands them back on free,
 so each training step or inference batch faults its activations in again, page by page. Measured on the 2-core
-CPU (2026-12-07, torch 2.14.1, EfficientNet-Lite2): a training step (batch 32 at 320 px, forward, backward,
-AdamW) 4.2-4.3 s against 6.0-7.0 s once warm, 2.2 million minor page faults in 10 steps against 20.4 million;
-inference (batch 64 at 384 px) 21-23 images/s against 11-13. The price: the process keeps the memory it has
-freed (highest resident memory 9.3 GB against 8.2 GB for those training steps, 4.7 against 3.4 for inference).
+CPU (2026-12-07, torch 2.14.1): an isolated EfficientNet-Lite2 training step (batch 32 at 320 px) 4.2-4.3 s
+against 6.0-7.0 s, 2.2 million minor page faults in 10 steps against 20.4 million; whole runs gain less (lite0
+training 159 s against 180 s, lite2 518 against 550; lite0 prediction end to end 46.8 images/s against 43.7,
+ResNet-50 20.9 against 16.5: docs/training.md, docs/models.md). The price: the process keeps the memory it has
+freed (highest resident memory 5.2 GB against 4.5 GB for that lite0 training).
 `CAMTRAP_KEEP_FREED_MEMORY=0` in the environment leaves glibc's defaults.
 """
 from __future__ import annotations
