@@ -97,16 +97,30 @@ def specs(cfg: DictConfig) -> tuple[ModelSpec, SamplerSpec]:
     return model_spec, sampler
 
 
-_WRITTEN: set[Path] = set()  # run directories this process wrote (the jobs of a --multirun share it)
+_WRITTEN: set[Path] = set()  # run directories the jobs of this --multirun wrote
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _claim_run_dir(run_dir: str) -> None:
+    """Jobs of one --multirun must each write their own run_dir (a refit from Python may reuse one)."""
+    if not _in_multirun():
+        return
+    if Path(run_dir).resolve() in _WRITTEN:
+        raise ValueError(f"run_dir {run_dir} was written by an earlier job of this --multirun: name the swept keys "
+                         "in it, e.g. run_dir='runs/occ/seed${labels.emulate_seed}'")
+    _WRITTEN.add(Path(run_dir).resolve())
 
 
 def run(cfg: DictConfig) -> Path:
     """Fit one study and label mode; every output goes to cfg.run_dir atomically."""
     check_config(cfg)
-    if Path(cfg.run_dir).resolve() in _WRITTEN:
-        raise ValueError(f"run_dir {cfg.run_dir} was written by an earlier job of this --multirun: name the swept keys "
-                         "in it, e.g. run_dir='runs/occ/seed${labels.emulate_seed}'")
-    _WRITTEN.add(Path(cfg.run_dir).resolve())
+    _claim_run_dir(cfg.run_dir)
     started = time.perf_counter()
     inputs = {k: v for k, v in {"records": cfg.study.records.path, "scores": cfg.scores_path,
                                "verified": cfg.labels.get("verified_path"),

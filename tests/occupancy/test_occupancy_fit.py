@@ -44,9 +44,13 @@ def test_two_jobs_of_one_multirun_may_not_share_a_run_dir(tmp_path, monkeypatch)
     import occupancy.fit as fit_module
 
     monkeypatch.setattr(fit_module, "_WRITTEN", {(tmp_path / "fit").resolve()})  # as if an earlier job wrote it
+    monkeypatch.setattr(fit_module, "_in_multirun", lambda: True)
     with pytest.raises(ValueError, match="written by an earlier job of this --multirun: name the swept keys"):
         run(config(f"run_dir={tmp_path / 'fit'}"))
     assert not (tmp_path / "fit").exists()
+    fit_module._claim_run_dir(str(tmp_path / "other"))  # another run_dir is fine
+    monkeypatch.setattr(fit_module, "_in_multirun", lambda: False)
+    fit_module._claim_run_dir(str(tmp_path / "fit"))  # outside a multirun a refit may reuse its run_dir
 
 
 @pytest.fixture(scope="module")
