@@ -91,6 +91,8 @@ def test_the_study_plan_trains_alone_and_reports_last(tmp_path):
     keys = [stage.key for stage in plan]
     assert len(set(keys)) == len(keys)
     assert {stage.key for stage in plan if stage.exclusive} == {"train", "train_best", "train_grouped"}
+    # the report reads no prediction of a training photo: the trainings do not make them
+    assert all("train.predict_train=false" in stage.command for stage in plan if stage.exclusive)
     report = plan[-1]
     assert report.key == "report" and set(report.needs) == set(keys) - {"report", "data", "records", "predict",
                                                                          "classifier_only", "plan"}

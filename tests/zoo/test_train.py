@@ -160,6 +160,26 @@ def test_test_img_size_changes_evaluation_not_training(photos, tmp_path):
     again = run(tiny_config(photos, tmp_path / "plain", "model.test_img_size=48", "resume=true"))
     assert json.loads((again / "metrics.json").read_text())["valid"]["image"] == metrics[1]
 
+def test_leaving_the_training_photos_out_of_the_final_predictions_changes_no_metric(photos, tmp_path):
+    run_dir = run(tiny_config(photos, tmp_path / "r"))
+    everything = pd.read_csv(run_dir / "predictions_images.csv")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(everything["split"]) == {"train", "valid"}
+    run(tiny_config(photos, tmp_path / "r", "resume=true", "train.predict_train=false"))  # a free key on resume
+    evaluated = pd.read_csv(run_dir / "predictions_images.csv")
+    assert set(evaluated["split"]) == {"valid"}
+    assert set(pd.read_csv(run_dir / "predictions_sequences.csv")["split"]) == {"valid"}
+    valid = everything[everything["split"] == "valid"].reset_index(drop=True)
+    assert valid["media_id"].tolist() == evaluated["media_id"].tolist() and valid["pred"].equals(evaluated["pred"])
+    probs = [c for c in valid.columns if c.startswith("p_")]
+    # the same photos in other batches: float32 sums in another order, nothing more
+    np.testing.assert_allclose(evaluated[probs].to_numpy(), valid[probs].to_numpy(), atol=1e-5)
+    again = json.loads((run_dir / "metrics.json").read_text())
+    assert again["inference"]["images"] == len(valid) < metrics["inference"]["images"]
+    assert again["valid"]["image"]["accuracy"] == metrics["valid"]["image"]["accuracy"]
+    assert again["valid"]["image"]["nll"] == pytest.approx(metrics["valid"]["image"]["nll"], abs=1e-5)
+
+
 
 class Started(Exception):
     """Raised in place of loading the data: the run got past its checks."""
