@@ -66,6 +66,7 @@ def test_verdict_judges_each_fit_against_the_ground_truth(study):
     dev = pd.read_csv(tmp_path / "out" / "deviations.csv")
     assert sorted(dev["parameter"].unique()) == sorted(QUANTITIES)  # the study's quantities, not p
     assert "not good enough for this question (tolerance 0.05)" in report
+    assert "off by 0.100 (mean over" in report  # as many decimals as the table: 0.053 is not "off by 0.05"
     assert report.index("## Verdict") < report.index("## Classifier leaderboard")  # verdict first
 
 

@@ -72,9 +72,10 @@ def verdict(dev: pd.DataFrame, tolerance: float) -> pd.DataFrame:
 
 def verdict_sentence(row: dict, tolerance: float) -> str:
     judgement = "good enough for this question" if row["good_enough"] else "not good enough for this question"
-    return (f"**{row['fit']}** ({row['labels']}, {row['classifier']}): {row['furthest_off']} off by {row['max_abs_deviation']:.2f} "
-            f"(mean over the study's quantities {row['mean_abs_deviation']:.3f}; ground truth inside the 95% "
-            f"interval for {row['truth_inside_95%']}): {judgement} (tolerance {tolerance:.2f}).")
+    # three decimals, as the table: at two, 0.053 against a tolerance of 0.05 read "off by 0.05: not good enough"
+    return (f"**{row['fit']}** ({row['labels']}, {row['classifier']}): {row['furthest_off']} off by "
+            f"{row['max_abs_deviation']:.3f} (mean over the study's quantities {row['mean_abs_deviation']:.3f}; ground "
+            f"truth inside the 95% interval for {row['truth_inside_95%']}): {judgement} (tolerance {tolerance:g}).")
 
 
 def ecological_consequence(verdict_table: pd.DataFrame, fits: list[Fit], runs: list[Run]) -> pd.DataFrame:
