@@ -10,7 +10,8 @@ occupancy fits, the plan, the report) run `--jobs` at a time beside them at the 
 (`nice`), so they take mostly the cycles a training leaves idle (about a sixth of two cores): beside
 them the lynx trainings took 160-192, 522-529 and 175-184 s (two runs, 2026-12-06), against 172 s for the
 lite0 one alone and 504 s for lite2 in the pipeline before; 175, 518 and 172 s on 2026-12-07 with
-core.memory. Each writes its output to `--out`/logs/<stage>.log. An occupancy fit keeps
+core.memory, and 156-174, 461-475 and 158-164 s (three runs) without predicting the training photos at the
+end. Each writes its output to `--out`/logs/<stage>.log. An occupancy fit keeps
 about one core busy outside its sampling, so two side by side finish sooner than one after the
 other, even on two cores.
 """
