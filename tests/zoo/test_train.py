@@ -160,6 +160,7 @@ def test_test_img_size_changes_evaluation_not_training(photos, tmp_path):
     again = run(tiny_config(photos, tmp_path / "plain", "model.test_img_size=48", "resume=true"))
     assert json.loads((again / "metrics.json").read_text())["valid"]["image"] == metrics[1]
 
+
 def test_leaving_the_training_photos_out_of_the_final_predictions_changes_no_metric(photos, tmp_path):
     run_dir = run(tiny_config(photos, tmp_path / "r"))
     everything = pd.read_csv(run_dir / "predictions_images.csv")
@@ -180,7 +181,6 @@ def test_leaving_the_training_photos_out_of_the_final_predictions_changes_no_met
     again = json.loads((run_dir / "metrics.json").read_text())
     assert again["inference"]["images"] == len(valid) < metrics["inference"]["images"]
     assert again["valid"]["image"]["nll"] == pytest.approx(metrics["valid"]["image"]["nll"], abs=1e-5)
-
 
 
 class Started(Exception):
