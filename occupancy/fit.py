@@ -111,10 +111,11 @@ def _claim_run_dir(run_dir: str) -> None:
     """Jobs of one --multirun must each write their own run_dir (a refit from Python may reuse one)."""
     if not _in_multirun():
         return
-    if Path(run_dir).resolve() in _WRITTEN:
+    target = Path(run_dir).resolve()
+    if target in _WRITTEN:
         raise ValueError(f"run_dir {run_dir} was written by an earlier job of this --multirun: name the swept keys "
                          "in it, e.g. run_dir='runs/occ/seed${labels.emulate_seed}'")
-    _WRITTEN.add(Path(run_dir).resolve())
+    _WRITTEN.add(target)
 
 
 def run(cfg: DictConfig) -> Path:
