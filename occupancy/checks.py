@@ -29,10 +29,12 @@ def _negative_binomial(rng, mean, dispersion):
 
 def _replicate_units(rng, ev: SequenceEvidence, z, p_units, params) -> np.ndarray:
     """(P, S) bool: a replicated unit has at least one sequence labelled s."""
-    true_mean, true_dispersion, false_rate, false_dispersion = params
+    true_mean, true_dispersion, false_rate, false_dispersion, missed_visit = params
     exposure = false_label_exposure(ev.n_sequences[:, None], ev.label_count, ev.verified_miss)  # (P, S)
     used = rng.random(p_units.shape) < z[ev.unit_site] * p_units
     own = _negative_binomial(rng, np.broadcast_to(true_mean, used.shape), np.broadcast_to(true_dispersion, used.shape))
+    if missed_visit is not None:  # the hurdle: a visit the classifier saw leaves 1 + NB own labels
+        own = (own + 1) * (rng.random(used.shape) >= missed_visit)
     false = _negative_binomial(rng, false_rate * exposure, np.broadcast_to(false_dispersion, used.shape))
     return (false + used * own) > 0
 
@@ -74,6 +76,7 @@ def detection_frequency_check(occ_model, idata, n_draws: int = 200, seed: int = 
             replicated[("hard labels", s)][i] = y_rep[k].sum()
         if ev is not None:
             params = [point[n] for n in ("true_label_mean", "true_label_dispersion", "false_rate", "false_label_dispersion")]
+            params.append(point.get("missed_visit"))
             if "false_label_site_effect" in point:  # (P, S): each unit's site factor on the false-label rate
                 _, unit_index = ev.labelled_sites()
                 factor = false_site_factor(point["false_label_site_sd"], point["false_label_site_effect"])

@@ -40,6 +40,9 @@ class PriorSpec:
     dispersion_sd: float = 1.0  # half-normal sd of the label counts' overdispersion (0 = Poisson)
     site_detection_sd: float = 1.0  # half-normal sd of the sd of logit p between sites; 0 = every site detects alike
     false_site_sd: float = 0.0  # half-normal sd of the sd of log false-label rates between sites; 0 = alike everywhere
+    # Beta: Pr(the classifier labels none of a visit's sequences s), a parameter of its own (a hurdle); None = the
+    # own-label negative binomial's zero
+    missed_visit: tuple[float, float] | None = None
 
     def __post_init__(self):
         for name in ("natural_sd", "interaction_sd", "detection_sd", "slope_sd", "count_sd", "dispersion_sd"):
@@ -49,6 +52,11 @@ class PriorSpec:
         if len(value) != 2 or not min(value) > 0:
             raise ValueError(f"prior false_rate must be two Beta shape parameters > 0, got {list(value)}")
         object.__setattr__(self, "false_rate", value)
+        if self.missed_visit is not None:
+            value = tuple(self.missed_visit)
+            if len(value) != 2 or not min(value) > 0:
+                raise ValueError(f"prior missed_visit must be two Beta shape parameters > 0 (or null), got {list(value)}")
+            object.__setattr__(self, "missed_visit", value)
         for name in ("site_detection_sd", "false_site_sd"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"prior {name} must be >= 0 (0 = no site effect), got {getattr(self, name)}")
@@ -212,7 +220,7 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
             visit_dispersion = half_normal("visit_sequence_dispersion", prior.dispersion_sd, "species")
             streams.append(score_stream(data.scores, eta_nodes, visit_mean, visit_dispersion, N))
         if data.sequences is not None:
-            true_mean, true_dispersion, false_rate, false_dispersion = _classifier_parameters(prior)
+            true_mean, true_dispersion, false_rate, false_dispersion, missed_visit = _classifier_parameters(prior)
             ev = data.sequences
             if ev.random_negatives.sum():  # a random verified sample counts false labels directly
                 pm.Binomial("random_false_labels", n=ev.random_negatives, p=false_rate, observed=ev.random_false_labels,
@@ -224,7 +232,8 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
                 false_site_sd = half_normal("false_label_site_sd", prior.false_site_sd, "species")
                 effect = pm.Normal("false_label_site_effect", 0.0, 1.0, dims=("species", "labelled_site"))
                 unit_false_rate = false_rate[:, None] * false_site_factor(false_site_sd, effect, pt.exp)[:, unit_index]
-            seq = sequence_stream(ev, eta_nodes, true_mean, true_dispersion, unit_false_rate, false_dispersion, N)
+            seq = sequence_stream(ev, eta_nodes, true_mean, true_dispersion, unit_false_rate, false_dispersion, N,
+                                  missed_visit)
             if seq is not None:
                 streams.append(seq)
         loglik = combine_streams(streams, log_weights, states)
@@ -239,9 +248,13 @@ def half_normal(name: str, sigma: float, dims: str):
 
 
 def _classifier_parameters(prior: PriorSpec):
-    """Per species: own labels per used occasion (mean, overdispersion), false-label rate and overdispersion."""
+    """Per species: own labels per used occasion (mean, overdispersion), false-label rate and overdispersion, and
+    (with `prior.missed_visit`) the probability that a visit leaves no own label."""
     true_mean = pm.LogNormal("true_label_mean", mu=np.log(3.0), sigma=prior.count_sd, dims="species")
     true_dispersion = half_normal("true_label_dispersion", prior.dispersion_sd, "species")
     false_rate = pm.Beta("false_rate", alpha=prior.false_rate[0], beta=prior.false_rate[1], dims="species")
     false_dispersion = half_normal("false_label_dispersion", prior.dispersion_sd, "species")
-    return true_mean, true_dispersion, false_rate, false_dispersion
+    missed_visit = None
+    if prior.missed_visit is not None:
+        missed_visit = pm.Beta("missed_visit", alpha=prior.missed_visit[0], beta=prior.missed_visit[1], dims="species")
+    return true_mean, true_dispersion, false_rate, false_dispersion, missed_visit

@@ -62,7 +62,9 @@ def unit_use_probability(counts: pd.DataFrame, params: dict[str, dict[str, float
     true_mean, true_disp, false_rate, false_disp, p = (get(k) for k in PARAMETERS)
     m, exposure, hit, miss = (counts[c].to_numpy(dtype=float) for c in ("m", "exposure", "hit", "miss"))
     confirmed = counts["confirmed"].to_numpy(dtype=bool)
-    used, unused = (t.eval() for t in unit_loglik(m, exposure, hit, miss, confirmed, true_mean, true_disp, false_rate, false_disp))
+    missed = counts["species"].map(params["missed_visit"]).to_numpy(dtype=float) if "missed_visit" in params else None
+    used, unused = (t.eval() for t in unit_loglik(m, exposure, hit, miss, confirmed, true_mean, true_disp, false_rate,
+                                                  false_disp, missed))
     log_odds = np.log(p) - np.log1p(-p) + used - unused
     return np.where(confirmed, 1.0, 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700))))
 
@@ -76,6 +78,8 @@ def fitted_parameters(summary: pd.DataFrame, species: list[str]) -> dict[str, di
         if missing:
             raise ValueError(f"the fit's summary lacks {missing[:3]}: plan from a labels=confusion fit")
         out[key] = {s: float(means[n]) for s, n in names.items()}
+    if f"missed_visit[{species[0]}]" in means:  # a fit with prior.missed_visit (the hurdle form)
+        out["missed_visit"] = {s: float(means[f"missed_visit[{s}]"]) for s in species}
     return out
 
 

@@ -20,7 +20,7 @@ LABELS = {
     "beta_psi": "beta_psi[{}]", "beta_p": "beta_p[{}]", "true_label_mean": "true_label_mean[{}]",
     "true_label_dispersion": "true_label_dispersion[{}]", "false_rate": "false_rate[{}]",
     "false_label_dispersion": "false_label_dispersion[{}]", "detection_site_sd": "detection_site_sd[{}]",
-    "false_label_site_sd": "false_label_site_sd[{}]",
+    "false_label_site_sd": "false_label_site_sd[{}]", "missed_visit": "missed_visit[{}]",
 }
 STATS = {"mean": np.mean, "sd": lambda v: np.std(v, ddof=1),
          "q2.5": lambda v: np.quantile(v, 0.025), "q97.5": lambda v: np.quantile(v, 0.975)}

@@ -84,3 +84,16 @@ def test_false_label_site_factor_fits_and_checks(fits):
     for q in ("psi[lynx]", "psi[deer]"):
         assert abs(s.loc[q, "mean"] - base.loc[q, "mean"]) < 0.05, q
     assert set(result.check["stream"]) == {"hard labels", "classifier labels"}
+
+
+def test_missed_visit_hurdle_fits_and_checks(fits):
+    """prior.missed_visit makes Pr(a visit leaves no own label) a parameter: it fits, is reported, its predictive
+    check reproduces the data, and occupancy stays with the default model's on data both can describe."""
+    study, results = fits
+    model = ModelSpec(interactions=(("lynx", "deer"),), prior=PriorSpec(missed_visit=(1.0, 9.0)))
+    result = fit(study.detection_data("confusion"), model, SAMPLER, CONDITIONALS)
+    s, base = result.summary.set_index("parameter"), results["confusion"].summary.set_index("parameter")
+    assert s.loc[["missed_visit[lynx]", "missed_visit[deer]"], "mean"].between(0.0, 0.5).all()
+    for q in ("psi[lynx]", "psi[deer]"):
+        assert abs(s.loc[q, "mean"] - base.loc[q, "mean"]) < 0.05, q
+    assert result.check["p_value"].between(0.01, 0.99).all(), result.check

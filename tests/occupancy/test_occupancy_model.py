@@ -27,16 +27,20 @@ FALSE_SITE = {"false_label_site_sd": np.array([0.8, 0.5]), "false_label_site_eff
 LABELLED_SITES = {1: 0, 2: 1}
 
 
+# Pr(a visit leaves no own label) of each species, for the hurdle form of the classifier stream
+MISSED = {"missed_visit": np.array([0.15, 0.05])}
+
+
 # own sequences per visit of each species, for the score stream
 VISITS = {"visit_sequence_mean": np.array([1.8, 4.0]), "visit_sequence_dispersion": np.array([0.5, 1.2])}
 
 
-def point(f, alpha, classifier=False, site_sd=None, false_site=False, scores=False):
+def point(f, alpha, classifier=False, site_sd=None, false_site=False, scores=False, missed=False):
     values = {"f": np.asarray(f, float), "alpha": np.asarray(alpha, float)}
     if site_sd is not None:
         values["detection_site_sd"] = np.asarray(site_sd, float)
     if classifier:
-        values |= CLASSIFIER | (FALSE_SITE if false_site else {})
+        values |= CLASSIFIER | (FALSE_SITE if false_site else {}) | (MISSED if missed else {})
     if scores:
         values |= VISITS
     return values
@@ -54,7 +58,7 @@ def nb_pmf(m, mean, var):
     return nbinom.pmf(m, shape, shape / (shape + mean))
 
 
-def unit_likelihood(z, s, unit, p, false_site=False):
+def unit_likelihood(z, s, unit, p, false_site=False, missed=False):
     """Pr(unit's data on species s | z_s), summing the species' use w of the occasion by hand."""
     m, n, hit, miss, confirmed = unit["m"][s], unit["n"], unit["hit"][s], unit["miss"][s], unit["confirmed"][s]
     c = {k: v[s] for k, v in CLASSIFIER.items()}
@@ -69,6 +73,13 @@ def unit_likelihood(z, s, unit, p, false_site=False):
     for w in (0, 1):
         prior = (p[s] if w else 1 - p[s]) if z[s] else float(w == 0)
         if prior == 0 or (confirmed and not w):
+            continue
+        if w and missed:  # a hurdle: the visit left no own label (with Pr pi0), or 1 + NB of them
+            pi0, own = MISSED["missed_visit"][s], 1 + c["true_label_mean"]
+            precision = own / (own + f_mean)
+            none_own = pi0 * nb_pmf(m, f_mean, f_var) * (hit == 0)
+            some_own = (1 - pi0) * (m >= 1) * nb_pmf(m - 1, f_mean + c["true_label_mean"], f_var + t_var)
+            total += prior * (none_own + some_own * precision ** hit * (1 - precision) ** miss)
             continue
         like = nb_pmf(m, f_mean + w * c["true_label_mean"], f_var + w * t_var)
         precision = w * c["true_label_mean"] / (w * c["true_label_mean"] + f_mean)
@@ -92,7 +103,7 @@ def score_unit_ratio(s, log_l):
     return total, largest
 
 
-def species_likelihood(s, present, p, y, score_units, units, false_site=False):
+def species_likelihood(s, present, p, y, score_units, units, false_site=False, missed=False):
     """Pr(site data on species s | z_s = present, detection p), occasion by occasion and unit by unit."""
     z = [0, 0]
     z[s] = int(present)
@@ -105,11 +116,12 @@ def species_likelihood(s, present, p, y, score_units, units, false_site=False):
         ratio, divisor = score_unit_ratio(s, unit["log_l"])
         like *= (z[s] * p * ratio + (1 - z[s] * p)) / divisor
     for unit in units:
-        like *= unit_likelihood(z, s, unit, pp, false_site)
+        like *= unit_likelihood(z, s, unit, pp, false_site, missed)
     return like
 
 
-def direct_site_loglik(y, score_units, units, f, alpha, site_sd=(0.0, 0.0), integrate=None, false_site=False):
+def direct_site_loglik(y, score_units, units, f, alpha, site_sd=(0.0, 0.0), integrate=None, false_site=False,
+                       missed=False):
     """log sum_z psi(z) P(data | z): the site effect e_s ~ N(0, 1) on logit p is integrated per species
     (by `integrate`, a function of the integrand; default the model's Gauss-Hermite nodes)."""
     if integrate is None:
@@ -117,9 +129,9 @@ def direct_site_loglik(y, score_units, units, f, alpha, site_sd=(0.0, 0.0), inte
         integrate = lambda g: sum(np.exp(lw) * g(e) for e, lw in zip(nodes, log_weights))  # noqa: E731
     like = {}
     for s in range(2):
-        like[s, 0] = species_likelihood(s, False, expit(alpha[s]), y, score_units, units, false_site)
+        like[s, 0] = species_likelihood(s, False, expit(alpha[s]), y, score_units, units, false_site, missed)
         like[s, 1] = integrate(lambda e: species_likelihood(s, True, expit(alpha[s] + site_sd[s] * e), y, score_units,
-                                                            units, false_site))
+                                                            units, false_site, missed))
     total = sum(psi_of_state(f, z) * like[0, z[0]] * like[1, z[1]] for z in itertools.product((0, 1), repeat=2))
     return np.log(total)
 
@@ -164,20 +176,24 @@ def make_data(with_classifier=False, with_scores=False):
 
 
 @pytest.mark.parametrize("site_sd", [None, (0.7, 1.3)])
-@pytest.mark.parametrize("with_classifier,with_scores,false_site",
-                         [(False, False, False), (True, False, False), (True, False, True), (False, True, False)])
-def test_marginalised_likelihood_matches_direct_sum_over_states(with_classifier, with_scores, false_site, site_sd):
+@pytest.mark.parametrize("with_classifier,with_scores,false_site,missed",
+                         [(False, False, False, False), (True, False, False, False), (True, False, True, False),
+                          (True, False, False, True), (False, True, False, False)])
+def test_marginalised_likelihood_matches_direct_sum_over_states(with_classifier, with_scores, false_site, missed,
+                                                                site_sd):
     data = make_data(with_classifier, with_scores)
-    prior = PriorSpec(site_detection_sd=0.0 if site_sd is None else 1.0, false_site_sd=1.0 if false_site else 0.0)
+    prior = PriorSpec(site_detection_sd=0.0 if site_sd is None else 1.0, false_site_sd=1.0 if false_site else 0.0,
+                      missed_visit=(1.0, 9.0) if missed else None)
     occ = build_model(data, ModelSpec(interactions=(("lynx", "deer"),), prior=prior))
     f, alpha = np.array([0.3, -0.4, 0.8]), np.array([-0.2, 0.5])
-    values = point(f, alpha, with_classifier, site_sd, false_site, with_scores)
+    values = point(f, alpha, with_classifier, site_sd, false_site, with_scores, missed)
     log_psi, loglik, _, _ = occ.compile_state_function()(values)
     model_site = logsumexp(log_psi + loglik, axis=1)
     for i in range(3):
         units = [u for u in UNITS if u["site"] == i] if with_classifier else []
         score_units = [u for u in SCORE_UNITS if u["site"] == i] if with_scores else []
-        expected = direct_site_loglik(data.y[:, i], score_units, units, f, alpha, site_sd or (0.0, 0.0), false_site=false_site)
+        expected = direct_site_loglik(data.y[:, i], score_units, units, f, alpha, site_sd or (0.0, 0.0),
+                                      false_site=false_site, missed=missed)
         assert model_site[i] == pytest.approx(expected, rel=1e-9, abs=1e-9)
     # and the model's total log density adds exactly these site terms to the priors
     logp = occ.model.compile_logp(vars=[occ.model["occupancy_loglik"]], jacobian=False, sum=True)
@@ -240,3 +256,5 @@ def test_model_has_named_dims_and_rejects_unknown_names():
         PriorSpec(penalty=0)
     with pytest.raises(ValueError, match="false_site_sd must be >= 0"):
         PriorSpec(false_site_sd=-0.5)
+    with pytest.raises(ValueError, match="missed_visit must be two Beta shape parameters"):
+        PriorSpec(missed_visit=(0.0, 9.0))

@@ -7,7 +7,7 @@ from occupancy.derived import conditional_set
 from occupancy.fit import check_config, run as run_fit
 from occupancy.inference import SamplerSpec, fit
 from occupancy.model import ModelSpec
-from occupancy.plan import run as run_plan
+from occupancy.plan import run as run_plan, unit_use_probability
 from occupancy.simulate import FieldPattern, simulate_bursty
 from core.runs import compose_config
 
@@ -132,3 +132,17 @@ def test_confusion_fit_recovers_parameters_on_bursty_records():
     assert max(z.values()) < 3.5, z
     covered = [s.loc[k, "q2.5"] <= v <= s.loc[k, "q97.5"] for k, v in sim.truth.items()]
     assert np.mean(covered) >= 0.8
+
+
+def test_use_probability_of_an_unlabelled_month_is_the_missed_visit_share():
+    """With a visit the classifier missed as its own parameter (prior.missed_visit), a month without any label of
+    the species was used with probability p pi0 / (p pi0 + 1 - p): the false labels' zero cancels out."""
+    counts = pd.DataFrame({"species": ["lynx"], "m": [0], "exposure": [25.0], "hit": [0], "miss": [0], "confirmed": [False]})
+    params = {"true_label_mean": {"lynx": 2.0}, "true_label_dispersion": {"lynx": 0.5}, "false_rate": {"lynx": 0.01},
+              "false_label_dispersion": {"lynx": 0.3}, "p": {"lynx": 0.6}}
+    for pi0 in (0.02, 0.3):
+        used = unit_use_probability(counts, params | {"missed_visit": {"lynx": pi0}})
+        assert used[0] == pytest.approx(0.6 * pi0 / (0.6 * pi0 + 0.4), rel=1e-9)
+    # the negative binomial's own zero instead: (1 + 0.5 * 2)^(-1 / 0.5) = 0.25 of visits leave no label (no false ones here)
+    nb_zero = unit_use_probability(counts.assign(exposure=1e-9), params)
+    assert nb_zero[0] == pytest.approx(0.6 * 0.25 / (0.6 * 0.25 + 0.4), rel=1e-6)
