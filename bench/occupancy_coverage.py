@@ -76,7 +76,8 @@ def one_replicate(seed: int, confusion: np.ndarray, args, pattern=None) -> list[
     else:
         sim = simulate(other_rate=args.other_rate, **common)
     sampler = SamplerSpec(backend=args.backend, chains=2, draws=args.draws, tune=args.draws, cores=1, seed=seed)
-    overrides = {"false_site_sd": args.false_site_prior, "interaction_sd": args.interaction_prior}
+    overrides = {"false_site_sd": args.false_site_prior, "interaction_sd": args.interaction_prior,
+                 "missed_visit": args.missed_visit_prior}
     prior = PriorSpec(**{k: v for k, v in overrides.items() if v is not None})
     rows = []
     for mode in args.modes:
@@ -149,6 +150,8 @@ def main() -> None:
                         help="bursty: sd of a site effect on logit p (the real lynx ground truth fits 0.7-1.8)")
     parser.add_argument("--false-site-prior", type=float, default=None,
                         help="the fits' prior.false_site_sd (default: the model's; 0 = one false-label rate everywhere)")
+    parser.add_argument("--missed-visit-prior", type=float, nargs=2, default=None, metavar=("A", "B"),
+                        help="fit with prior.missed_visit = Beta(A, B): a visit the classifier missed is a parameter")
     parser.add_argument("--interaction-prior", type=float, default=None,
                         help="the fits' prior.interaction_sd (default: the model's)")
     parser.add_argument("--modes", nargs="+", choices=LABEL_MODES, default=list(MODES),

@@ -64,6 +64,8 @@ def config(args):
         cfg.prior.site_detection_sd = args.site_detection_sd
     if getattr(args, "false_site_sd", None) is not None:
         cfg.prior.false_site_sd = args.false_site_sd
+    if getattr(args, "missed_visit", None):
+        cfg.prior.missed_visit = list(args.missed_visit)
     if getattr(args, "activity", None):
         cfg.study.activity = args.activity
     if getattr(args, "target_accept", None) is not None:
@@ -119,6 +121,8 @@ def main(argv=None):
                         help="prior scale of the site effect on detection instead of prior/default.yaml's; 0 = none")
     parser.add_argument("--false-site-sd", type=float, default=None,
                         help="prior scale of the site factor on false-label rates instead of prior/default.yaml's")
+    parser.add_argument("--missed-visit", type=float, nargs=2, default=None, metavar=("A", "B"),
+                        help="prior.missed_visit = Beta(A, B) instead of prior/default.yaml's (the hurdle form)")
     parser.add_argument("--activity", choices=("none", "records"), default=None,
                         help="study.activity instead of the lynx study's (an ablation: none = every month observed)")
     parser.add_argument("--render", action="store_true", help="only redraw <out>.md and <out>.png from <out>.json")
@@ -172,7 +176,8 @@ def main(argv=None):
     figure(rows, Path(args.out + ".png"))
 
 
-SAMPLER_ARGS = ("backend", "chains", "draws", "tune", "false_rate", "site_detection_sd", "false_site_sd", "activity")
+SAMPLER_ARGS = ("backend", "chains", "draws", "tune", "false_rate", "site_detection_sd", "false_site_sd", "activity",
+                "missed_visit")
 
 
 def previous_rows(path: Path, args) -> list[dict]:
@@ -206,6 +211,8 @@ def report(rows, args) -> str:
            else "the default (a site effect on detection)")
         + (f"; a site factor on false-label rates (`prior.false_site_sd={args.false_site_sd}`)"
            if getattr(args, "false_site_sd", None) else "")
+        + (f"; a visit the classifier missed as a parameter of its own (`prior.missed_visit={list(args.missed_visit)}`)"
+           if getattr(args, "missed_visit", None) else "")
         + ("; every month observed, camera-off months read as non-detections (`--activity none`)"
            if getattr(args, "activity", None) == "none" else "; months without any photo missing (`activity: records`)")
         + ".",
@@ -222,7 +229,8 @@ def report(rows, args) -> str:
                      f"{r.max_dev:.3f} | {r.mean_dev_p:.3f} | {r.max_dev_p:.3f} | {r.covered:.2f} | {r.seconds:.0f} |")
     options = {"policies": getattr(args, "policies", None), "false_rate": getattr(args, "false_rate", None),
                "site_detection_sd": getattr(args, "site_detection_sd", None),
-               "false_site_sd": getattr(args, "false_site_sd", None), "activity": getattr(args, "activity", None)}
+               "false_site_sd": getattr(args, "false_site_sd", None), "activity": getattr(args, "activity", None),
+               "missed_visit": getattr(args, "missed_visit", None)}
     if options["policies"] == ["planned", "random_photos", "random_sequences"]:
         options["policies"] = None
     flags = "".join(f" --{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
