@@ -181,8 +181,8 @@ def _hurdle_used_loglik(m, hit, miss, false_only, false_mean, false_var, true_me
     alone (`false_only`, their log-probability) and no verified sequence labelled s can show s. Otherwise
     X = 1 + NB(true_mean, true_dispersion) of them are, and m - 1 is negative binomial with the mean and
     variance of F + X - 1. A negative binomial for X itself ties Pr(X = 0) to the spread of the positive
-    counts: on field-like visit sizes it put 0.14-0.26 there against 0.04-0.10 (docs/occupancy.md), which
-    read months without a label as visits the classifier missed.
+    counts: on the Ain records it put 0.09-0.51 there against an observed 0.03-0.25 (docs/occupancy.md, "Visits
+    the classifier missed"), reading months without a label as visits the classifier may have missed.
     """
     m, hit = np.asarray(m, dtype=float), np.asarray(hit, dtype=float)  # data: the masks below are constants
     missed = pt.log(missed_visit) + false_only + np.where(hit > 0, IMPOSSIBLE, 0.0)

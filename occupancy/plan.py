@@ -117,6 +117,8 @@ def plan(seqs: pd.DataFrame, sites: pd.DataFrame, params: dict, weights: dict[st
     q0 = np.array([float(site_q.get(k, 0.5)) for k in q_key])
     u = q0 * unit_use_probability(cells, params)
     true_mean = cells["species"].map(params["true_label_mean"]).to_numpy()
+    if "missed_visit" in params:  # the hurdle: a visit the classifier saw leaves 1 + NB(true_label_mean) own labels
+        true_mean = (1 - cells["species"].map(params["missed_visit"]).to_numpy()) * (1 + true_mean)
     false_mean = cells["species"].map(params["false_rate"]).to_numpy() * cells["exposure"].to_numpy()
     rho = true_mean / (true_mean + false_mean)
     weight = cells["species"].map(weights).to_numpy()
