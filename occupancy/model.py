@@ -48,15 +48,9 @@ class PriorSpec:
         for name in ("natural_sd", "interaction_sd", "detection_sd", "slope_sd", "count_sd", "dispersion_sd"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"prior {name} must be > 0, got {getattr(self, name)}")
-        value = tuple(self.false_rate)
-        if len(value) != 2 or not min(value) > 0:
-            raise ValueError(f"prior false_rate must be two Beta shape parameters > 0, got {list(value)}")
-        object.__setattr__(self, "false_rate", value)
+        object.__setattr__(self, "false_rate", _beta_shapes("false_rate", self.false_rate))
         if self.missed_visit is not None:
-            value = tuple(self.missed_visit)
-            if len(value) != 2 or not min(value) > 0:
-                raise ValueError(f"prior missed_visit must be two Beta shape parameters > 0 (or null), got {list(value)}")
-            object.__setattr__(self, "missed_visit", value)
+            object.__setattr__(self, "missed_visit", _beta_shapes("missed_visit", self.missed_visit, " (or null)"))
         for name in ("site_detection_sd", "false_site_sd"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"prior {name} must be >= 0 (0 = no site effect), got {getattr(self, name)}")
@@ -65,6 +59,17 @@ class PriorSpec:
 
     def sd(self, kind: str) -> float:
         return 1.0 / np.sqrt(self.penalty) if self.penalty is not None else getattr(self, f"{kind}_sd")
+
+
+def _beta_shapes(name: str, value, alternative: str = "") -> tuple[float, float]:
+    """A Beta prior's two shape parameters, or a one-line error naming the prior key."""
+    try:
+        shapes = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        shapes = ()
+    if len(shapes) != 2 or not min(shapes) > 0:
+        raise ValueError(f"prior {name} must be two Beta shape parameters > 0{alternative}, got {value!r}")
+    return shapes
 
 
 @dataclass(frozen=True)

@@ -256,5 +256,8 @@ def test_model_has_named_dims_and_rejects_unknown_names():
         PriorSpec(penalty=0)
     with pytest.raises(ValueError, match="false_site_sd must be >= 0"):
         PriorSpec(false_site_sd=-0.5)
-    with pytest.raises(ValueError, match="missed_visit must be two Beta shape parameters"):
-        PriorSpec(missed_visit=(0.0, 9.0))
+    for bad in ((0.0, 9.0), 5.0, ("a", "b")):
+        with pytest.raises(ValueError, match="missed_visit must be two Beta shape parameters"):
+            PriorSpec(missed_visit=bad)
+    with pytest.raises(ValueError, match="false_rate must be two Beta shape parameters"):
+        PriorSpec(false_rate=1.0)
