@@ -16,6 +16,7 @@ import json
 import logging
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import arviz as az
@@ -33,6 +34,7 @@ from occupancy.simulate import field_pattern, simulate, simulate_bursty  # noqa:
 from occupancy.streams import MODES as LABEL_MODES  # noqa: E402
 from occupancy.summary import parameter_labels  # noqa: E402
 from core.runs import write_json, write_text  # noqa: E402
+from own_labels import own_label_moments, own_labels_fixed  # noqa: E402
 
 SPECIES = ("lynx", "deer", "chamois")
 INTERACTIONS = (("lynx", "deer"), ("lynx", "chamois"))
@@ -66,6 +68,21 @@ def ain_confusion(ain: pd.DataFrame, per_sequence: bool = False) -> np.ndarray:
     return table.to_numpy() / table.to_numpy().sum(axis=1, keepdims=True)
 
 
+def false_sources_alike(confusion: np.ndarray) -> np.ndarray:
+    """The confusion with every source of a species' false labels at one rate: a focal species' sequences are
+    read as another focal species at the rate of non-focal traffic (the difference goes to 'other'), so the
+    model's one false-label rate per species is right whatever the traffic is made of."""
+    conf, other = confusion.copy(), len(confusion) - 1
+    for c in range(other):
+        for s in range(other):
+            if s != c:
+                conf[c, other] += conf[c, s] - conf[other, s]
+                conf[c, s] = conf[other, s]
+    if (conf < 0).any():
+        raise ValueError("false_sources_alike: a row has too little 'other' mass to move")
+    return conf
+
+
 def one_replicate(seed: int, confusion: np.ndarray, args, pattern=None) -> list[dict]:
     conds = conditional_set(SPECIES, [{"species": "lynx", "given": ["deer", "chamois"]}])
     common = dict(n_sites=args.sites, n_occasions=9, species=SPECIES, natural=NATURAL, interactions=INTERACTIONS,
@@ -82,7 +99,9 @@ def one_replicate(seed: int, confusion: np.ndarray, args, pattern=None) -> list[
     rows = []
     for mode in args.modes:
         t0 = time.perf_counter()
-        result = fit(sim.detection_data(mode, activity=args.activity), ModelSpec(interactions=INTERACTIONS, prior=prior), sampler, conds)
+        with own_labels_fixed(own_labels_at_truth(sim)) if args.own_labels_at_truth else nullcontext():
+            result = fit(sim.detection_data(mode, activity=args.activity), ModelSpec(interactions=INTERACTIONS, prior=prior),
+                         sampler, conds)
         s = result.summary.set_index("parameter")
         medians = posterior_medians(result.idata.posterior)
         for name, truth in sim.truth.items():
@@ -93,6 +112,13 @@ def one_replicate(seed: int, confusion: np.ndarray, args, pattern=None) -> list[
                          "q2.5": s.loc[name, "q2.5"], "q97.5": s.loc[name, "q97.5"], "r_hat": s.loc[name, "r_hat"],
                          "seconds": time.perf_counter() - t0})
     return rows
+
+
+def own_labels_at_truth(sim) -> dict[str, tuple[float, float]]:
+    """The simulated study's own-label counts per used occasion at its classified sites (one row per sequence)."""
+    seqs = sim.records[sim.records["classified"]].drop_duplicates("sequence_id")
+    seqs = seqs.assign(label_class=seqs["predicted_label"], truth_classes=seqs["true_label"].map(lambda t: (t,)))
+    return own_label_moments(seqs, sim.species)
 
 
 def posterior_medians(posterior) -> dict[str, float]:
@@ -117,6 +143,7 @@ def excess_over_ground_truth(df: pd.DataFrame) -> pd.DataFrame | None:
     err = scored(df).pivot_table(index=["seed", "parameter"], columns="mode", values="error")
     if "ground_truth" not in err or err.shape[1] < 2:
         return None
+    err = err.dropna()  # a run paired with a longer one: only the studies fitted in every mode
     excess = err.drop(columns="ground_truth").sub(err["ground_truth"], axis=0)
     table = excess.groupby("parameter").mean().assign(ground_truth=err["ground_truth"].groupby("parameter").mean())
     overall = excess.mean().to_frame().T.assign(ground_truth=err["ground_truth"].mean()).set_axis(["all"])
@@ -130,6 +157,55 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     by = df.groupby(["mode", "kind"]).agg(**stats).reset_index()
     overall = df.groupby("mode").agg(**stats).reset_index().assign(kind="all")
     return pd.concat([by, overall]).sort_values(["mode", "kind"]).reset_index(drop=True)
+
+
+def report(df: pd.DataFrame, args, confusion: np.ndarray, seconds: float, command: str) -> str:
+    """The markdown table docs include: bias, RMSE and coverage per label mode, per species, and beyond perfect labels."""
+    n = df["seed"].nunique()
+    if args.scenario == "bursty":
+        setting = ("field-like records (sequences per detection, photos per sequence and non-focal traffic per site "
+                   "resampled from the Ain records; one label per sequence from the Ain sequence-level confusion; "
+                   f"false-label rates scaled per site by a lognormal factor, sd {args.false_site_sd}; a site effect on "
+                   f"logit p, sd {args.detection_site_sd}; cameras off in the months when the borrowed Ain site took "
+                   "no photo, read by the fits "
+                   + ("as non-detections (`--activity none`)" if args.activity == "none" else "as missing")
+                   + "); 10% of the classified photos verified at random"
+                   + ("; a species' false labels at one rate whatever their source (`--false-sources-alike`)"
+                      if getattr(args, "false_sources_alike", False) else ""))
+    else:
+        setting = (f"Poisson events (the model's old assumption), the Ain photo-level confusion, {args.other_rate} "
+                   "non-focal events per site-occasion on average, 10% verified")
+    lines = [
+        f"Simulated studies: {n} replicates x {args.sites} sites x 9 occasions, half the sites classifier-labelled; "
+        f"{setting}; 2 chains x {args.draws} draws per fit"
+        + ("; ablation: each fit holds the own-label counts per used occasion at the simulated truth "
+           "(`--own-labels-at-truth`)" if getattr(args, "own_labels_at_truth", False) else "")
+        + ". Marginal = psi[lynx], psi[deer], psi[chamois]; conditional = the four psi[lynx | deer, chamois] patterns.",
+        "",
+        "| labels | quantities | n intervals | bias | RMSE | 95% coverage | bias of the posterior median |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in aggregate(df).itertuples():
+        lines.append(f"| {r.mode} | {r.kind} | {r.n} | {r.bias:+.3f} | {r.rmse:.3f} | {r.coverage:.2f} | {r.median_bias:+.3f} |")
+    intervals = scored(df)
+    per_species = (intervals[intervals["kind"] == "marginal"].groupby(["parameter", "mode"])
+                   .agg(bias=("error", "mean"), coverage=("covered", "mean")))
+    lines += ["", "Marginal occupancy per species:", "", "| quantity | labels | bias | 95% coverage |", "|---|---|---|---|"]
+    lines += [f"| {q} | {m} | {r.bias:+.3f} | {r.coverage:.2f} |" for (q, m), r in per_species.iterrows()]
+    earlier = pd.DataFrame(json.loads(Path(args.paired_with).read_text())["rows"]) if args.paired_with else None
+    excess = excess_over_ground_truth(df if earlier is None else pd.concat([earlier, df], ignore_index=True))
+    if excess is not None:
+        modes = [m for m in excess.columns if m != "ground_truth"]
+        lines += ["", "Bias beyond perfect labels: the ground-truth fit's bias (every site's true labels, same simulated "
+                  "studies), and each label mode's mean error minus the ground-truth fit's on the same study:", "",
+                  "| quantity | ground_truth bias | " + " | ".join(f"{m} - ground_truth" for m in modes) + " |",
+                  "|---|---|" + "---|" * len(modes)]
+        lines += [f"| {q} | {r['ground_truth']:+.3f} | " + " | ".join(f"{r[m]:+.3f}" for m in modes) + " |"
+                  for q, r in excess.iterrows()]
+    lines += ["", "Confusion matrix used (rows: true lynx, deer, chamois, other; columns: predicted):", "",
+              "```", np.array2string(confusion, precision=3), "```",
+              "", f"Command: `{command}` ({seconds:.0f} s)."]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -152,6 +228,12 @@ def main() -> None:
                         help="the fits' prior.false_site_sd (default: the model's; 0 = one false-label rate everywhere)")
     parser.add_argument("--missed-visit-prior", type=float, nargs=2, default=None, metavar=("A", "B"),
                         help="fit with prior.missed_visit = Beta(A, B): a visit the classifier missed is a parameter")
+    parser.add_argument("--own-labels-at-truth", action="store_true",
+                        help="ablation: the fits hold each species' own-label count per used occasion (mean, dispersion) "
+                             "at the simulated study's truth instead of estimating it (bench/own_labels.py)")
+    parser.add_argument("--false-sources-alike", action="store_true",
+                        help="simulate a species' false labels at one rate whatever their source (focal species read "
+                             "as another at non-focal traffic's rate), as the model assumes")
     parser.add_argument("--interaction-prior", type=float, default=None,
                         help="the fits' prior.interaction_sd (default: the model's)")
     parser.add_argument("--modes", nargs="+", choices=LABEL_MODES, default=list(MODES),
@@ -161,63 +243,33 @@ def main() -> None:
                         help="JSON of an earlier run of the same studies (same seeds): its rows join this run's, e.g. a "
                              "ground_truth run beside a run of the label modes")
     parser.add_argument("--out", default="bench/results/occupancy_coverage")
+    parser.add_argument("--render", action="store_true", help="only rewrite <out>.md from <out>.json")
     args = parser.parse_args()
+    out = Path(args.out)
+    command = ".venv/bin/python bench/occupancy_coverage.py " + " ".join(a for a in sys.argv[1:] if a != "--render")
+    if args.render:
+        saved = json.loads(out.with_suffix(".json").read_text())
+        write_text(out.with_suffix(".md"), report(pd.DataFrame(saved["rows"]), argparse.Namespace(**saved["args"]),
+                                                  np.array(saved["confusion"]), saved["elapsed_s"],
+                                                  saved.get("command", command)))
+        return
     logging.basicConfig(level=logging.WARNING)
     ain = ain_records()
     confusion = ain_confusion(ain, per_sequence=args.scenario == "bursty")
+    if args.false_sources_alike:
+        confusion = false_sources_alike(confusion)
     pattern = field_pattern(ain, LABELS, "label_manual") if args.scenario == "bursty" else None
     rows, started = [], time.perf_counter()
-    out = Path(args.out)
     for rep in range(args.replicates):
         rows += one_replicate(args.first_seed + rep, confusion, args, pattern)
         df = pd.DataFrame(rows)
         agg = aggregate(df)
-        write_json(out.with_suffix(".json"), {"args": vars(args), "confusion": confusion, "replicates_done": rep + 1,
+        write_json(out.with_suffix(".json"), {"args": vars(args), "command": command, "confusion": confusion,
+                                              "replicates_done": rep + 1,
                                               "elapsed_s": time.perf_counter() - started,
                                               "aggregate": agg.to_dict(orient="records"), "rows": df.to_dict(orient="records")})
         print(f"replicate {rep + 1}/{args.replicates} done ({time.perf_counter() - started:.0f} s)", flush=True)
-    n = args.replicates
-    if args.scenario == "bursty":
-        setting = ("field-like records (sequences per detection, photos per sequence and non-focal traffic per site "
-                   "resampled from the Ain records; one label per sequence from the Ain sequence-level confusion; "
-                   f"false-label rates scaled per site by a lognormal factor, sd {args.false_site_sd}; a site effect on "
-                   f"logit p, sd {args.detection_site_sd}; cameras off in the months when the borrowed Ain site took "
-                   "no photo, read by the fits "
-                   + ("as non-detections (`--activity none`)" if args.activity == "none" else "as missing")
-                   + "); 10% of the classified photos verified at random")
-    else:
-        setting = (f"Poisson events (the model's old assumption), the Ain photo-level confusion, {args.other_rate} "
-                   "non-focal events per site-occasion on average, 10% verified")
-    lines = [
-        f"Simulated studies: {n} replicates x {args.sites} sites x 9 occasions, half the sites classifier-labelled; "
-        f"{setting}; 2 chains x {args.draws} draws per fit. Marginal = psi[lynx], psi[deer], psi[chamois]; conditional = "
-        "the four psi[lynx | deer, chamois] patterns.",
-        "",
-        "| labels | quantities | n intervals | bias | RMSE | 95% coverage | bias of the posterior median |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in agg.itertuples():
-        lines.append(f"| {r.mode} | {r.kind} | {r.n} | {r.bias:+.3f} | {r.rmse:.3f} | {r.coverage:.2f} | {r.median_bias:+.3f} |")
-    intervals = scored(df)
-    per_species = (intervals[intervals["kind"] == "marginal"].groupby(["parameter", "mode"])
-                   .agg(bias=("error", "mean"), coverage=("covered", "mean")))
-    lines += ["", "Marginal occupancy per species:", "", "| quantity | labels | bias | 95% coverage |", "|---|---|---|---|"]
-    lines += [f"| {q} | {m} | {r.bias:+.3f} | {r.coverage:.2f} |" for (q, m), r in per_species.iterrows()]
-    earlier = pd.DataFrame(json.loads(Path(args.paired_with).read_text())["rows"]) if args.paired_with else None
-    excess = excess_over_ground_truth(df if earlier is None else pd.concat([earlier, df], ignore_index=True))
-    if excess is not None:
-        modes = [m for m in excess.columns if m != "ground_truth"]
-        lines += ["", "Bias beyond perfect labels: the ground-truth fit's bias (every site's true labels, same simulated "
-                  "studies), and each label mode's mean error minus the ground-truth fit's on the same study:", "",
-                  "| quantity | ground_truth bias | " + " | ".join(f"{m} - ground_truth" for m in modes) + " |",
-                  "|---|---|" + "---|" * len(modes)]
-        lines += [f"| {q} | {r['ground_truth']:+.3f} | " + " | ".join(f"{r[m]:+.3f}" for m in modes) + " |"
-                  for q, r in excess.iterrows()]
-    lines += ["", "Confusion matrix used (rows: true lynx, deer, chamois, other; columns: predicted):", "",
-              "```", np.array2string(confusion, precision=3), "```",
-              "", f"Command: `.venv/bin/python bench/occupancy_coverage.py {' '.join(sys.argv[1:])}` "
-              f"({time.perf_counter() - started:.0f} s)."]
-    write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
+    write_text(out.with_suffix(".md"), report(df, args, confusion, time.perf_counter() - started, command))
 
 
 if __name__ == "__main__":

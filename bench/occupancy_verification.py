@@ -37,10 +37,13 @@ from occupancy.derived import conditional_set  # noqa: E402
 from occupancy.fit import specs  # noqa: E402
 from occupancy.inference import fit  # noqa: E402
 from occupancy.plan import review_list  # noqa: E402
-from occupancy.study import detection_data, load_study_records  # noqa: E402
+from occupancy.histories import assign_occasions, normalise_species_map  # noqa: E402
+from occupancy.sequences import sequence_table  # noqa: E402
+from occupancy.study import detection_data, labelled_records, load_study_records, occasion_spec  # noqa: E402
 from core.paths import CONFIG_DIR  # noqa: E402
 from core.runs import write_json, write_table, write_text  # noqa: E402
 from zoo.report.figures import plot_verification_curve  # noqa: E402
+from own_labels import own_label_moments, own_labels_fixed  # noqa: E402
 
 QUANTITIES = ["psi[lynx]", "psi[deer]", "psi[chamois]", "psi[lynx | deer, chamois]", "psi[lynx | deer, -chamois]",
               "psi[lynx | -deer, chamois]", "psi[lynx | -deer, -chamois]"]
@@ -88,6 +91,17 @@ def score(summary: pd.DataFrame, reference: pd.DataFrame) -> dict:
             "inside": inside}
 
 
+def observed_own_labels(records, study) -> dict[str, tuple[float, float]]:
+    """Each species' CNN-labelled sequences per site-month it used at the classified sites, by the human labels."""
+    study = OmegaConf.to_container(study, resolve=True)
+    table, classified, _ = labelled_records(records, study, {"mode": "ground_truth"})
+    table = table[classified].copy()
+    table["occasion"], _ = assign_occasions(table, occasion_spec(study["occasions"]), study.get("time_column", "timestamp"))
+    seqs = sequence_table(table, study["classifier_column"], "_truth", pd.Series(True, index=table.index),
+                          normalise_species_map(study["species"]))
+    return own_label_moments(seqs, list(study["species"]))
+
+
 def run_fit(records, cfg, labels, conds):
     t0 = time.perf_counter()
     data = detection_data(records, cfg.study, labels, seed=int(cfg.seed))
@@ -123,6 +137,9 @@ def main(argv=None):
                         help="prior scale of the site factor on false-label rates instead of prior/default.yaml's")
     parser.add_argument("--missed-visit", type=float, nargs=2, default=None, metavar=("A", "B"),
                         help="prior.missed_visit = Beta(A, B) instead of prior/default.yaml's (the hurdle form)")
+    parser.add_argument("--own-labels-observed", action="store_true",
+                        help="ablation: every confusion fit holds each species' own-label count per used month at "
+                             "what the Ain human labels show, instead of estimating it (bench/own_labels.py)")
     parser.add_argument("--activity", choices=("none", "records"), default=None,
                         help="study.activity instead of the lynx study's (an ablation: none = every month observed)")
     parser.add_argument("--render", action="store_true", help="only redraw <out>.md and <out>.png from <out>.json")
@@ -139,6 +156,16 @@ def main(argv=None):
         logging.getLogger(name).setLevel(logging.WARNING)
     cfg = config(args)
     records = load_study_records(cfg.study.records)
+    if args.own_labels_observed:
+        moments = observed_own_labels(records, cfg.study)
+        log.info("own-label counts held at the human labels' (mean, dispersion): %s",
+                 {s: (round(m, 2), round(d, 2)) for s, (m, d) in moments.items()})
+        with own_labels_fixed(moments):
+            return run(args, cfg, records)
+    return run(args, cfg, records)
+
+
+def run(args, cfg, records) -> None:
     conds = conditional_set(list(cfg.study.species), OmegaConf.to_container(cfg.study.conditionals))
     n_classified = int((records["area"].astype(str) == "ain").sum())
     done = previous_rows(Path(args.out + ".json"), args) if args.resume else []
@@ -177,7 +204,7 @@ def main(argv=None):
 
 
 SAMPLER_ARGS = ("backend", "chains", "draws", "tune", "false_rate", "site_detection_sd", "false_site_sd", "activity",
-                "missed_visit")
+                "missed_visit", "own_labels_observed")
 
 
 def previous_rows(path: Path, args) -> list[dict]:
@@ -213,6 +240,8 @@ def report(rows, args) -> str:
            if getattr(args, "false_site_sd", None) else "")
         + (f"; a visit the classifier missed as a parameter of its own (`prior.missed_visit={list(args.missed_visit)}`)"
            if getattr(args, "missed_visit", None) else "")
+        + ("; ablation: the own-label counts per used month held at what the human labels show (`--own-labels-observed`)"
+           if getattr(args, "own_labels_observed", False) else "")
         + ("; every month observed, camera-off months read as non-detections (`--activity none`)"
            if getattr(args, "activity", None) == "none" else "; months without any photo missing (`activity: records`)")
         + ".",
@@ -235,6 +264,7 @@ def report(rows, args) -> str:
         options["policies"] = None
     flags = "".join(f" --{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
                     for k, v in options.items() if v is not None)
+    flags += " --own-labels-observed" if getattr(args, "own_labels_observed", False) else ""
     command = (f"Command: `.venv/bin/python bench/occupancy_verification.py --budgets {' '.join(map(str, args.budgets))} "
                f"--seeds {args.seeds}{flags} --out {args.out}`")
     note = [getattr(args, "note")] if getattr(args, "note", None) else []
