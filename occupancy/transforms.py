@@ -13,6 +13,8 @@ import numpy as np
 import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 
+from occupancy.erfcinv import erfcinv
+
 SQRT2 = np.sqrt(2.0)
 
 
@@ -29,11 +31,11 @@ class HalfNormalQuantile(Transform):
 
     def forward(self, value, *inputs):
         # u = Phi^-1(F(x)) = sqrt(2) erfcinv(2 (1 - F(x))), and 1 - F(x) = erfc(x / (sigma sqrt 2))
-        return SQRT2 * pt.erfcinv(2.0 * pt.erfc(value / (self.sigma * SQRT2)))
+        return SQRT2 * erfcinv(2.0 * pt.erfc(value / (self.sigma * SQRT2)))
 
     def backward(self, value, *inputs):
         # 1 - F(x) = 1 - Phi(u) = erfc(u / sqrt 2) / 2; erfc keeps the upper tail's precision
-        return self.sigma * SQRT2 * pt.erfcinv(pt.erfc(value / SQRT2) / 2.0)
+        return self.sigma * SQRT2 * erfcinv(pt.erfc(value / SQRT2) / 2.0)
 
     def log_jac_det(self, value, *inputs):
         # log |dx/du| = log phi(u) - log f(x), f the half-normal density; the sum with log f(x) is log phi(u)

@@ -43,3 +43,39 @@ def test_model_samples_the_value_in_u_and_keeps_the_half_normal_prior():
 def test_sigma_must_be_positive():
     with pytest.raises(ValueError, match="sigma must be > 0"):
         HalfNormalQuantile(0.0)
+
+
+def _compiled(mode=None):
+    import pytensor
+    import pytensor.tensor as pt
+
+    from occupancy.erfcinv import erfcinv
+
+    y = pt.dvector("y")
+    return pytensor.function([y], [erfcinv(y), pytensor.grad(erfcinv(y).sum(), y)], mode=mode)
+
+
+def test_c_erfcinv_matches_scipy_across_its_domain_and_its_gradient():
+    from scipy.special import erfcinv as scipy_erfcinv
+
+    fn = _compiled()
+    assert all(node.op.scalar_op.__class__.__name__ != "Erfcinv" for node in fn.maker.fgraph.apply_nodes
+               if hasattr(node.op, "scalar_op"))  # PyTensor's Python op is gone from the compiled graph
+    # both tails to the smallest doubles, the middle, and y just below 2 (the upper tail of u)
+    y = np.concatenate([np.logspace(-300, 0, 600), np.linspace(1e-6, 2 - 1e-6, 2001), 2 - np.logspace(-15, -1, 200)])
+    value, grad = fn(y)
+    expected = scipy_erfcinv(y)
+    np.testing.assert_allclose(value, expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(grad, -np.sqrt(np.pi) / 2 * np.exp(expected**2), rtol=1e-10)
+    edges, _ = fn(np.array([0.0, 2.0, -0.5, 2.5, np.nan]))
+    np.testing.assert_array_equal(edges, [np.inf, -np.inf, np.nan, np.nan, np.nan])
+
+
+def test_c_erfcinv_keeps_the_python_and_numba_implementations():
+    pytest.importorskip("numba")
+    from scipy.special import erfcinv as scipy_erfcinv
+
+    y = np.array([1e-10, 0.3, 1.0, 1.7])
+    for mode in ("FAST_COMPILE", "NUMBA"):  # FAST_COMPILE runs the Python implementation
+        value, _ = _compiled(mode)(y)
+        np.testing.assert_allclose(value, scipy_erfcinv(y), rtol=1e-12, atol=1e-15)
