@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import arviz as az
 import pandas as pd
 import pymc as pm
+import pytensor
 from threadpoolctl import threadpool_limits
 
 from occupancy.checks import detection_frequency_check
@@ -111,6 +112,14 @@ def sample(occ_model: OccupancyModel, spec: SamplerSpec = SamplerSpec()) -> az.I
 def fit(data: DetectionData, model_spec: ModelSpec = ModelSpec(), sampler: SamplerSpec = SamplerSpec(),
         conditionals: list[Conditional] | tuple = ()) -> FitResult:
     """Build, sample, derive and summarise; the returned InferenceData holds the derived quantities too."""
+    # PyTensor records a stack trace for each of the tens of thousands of graph variables that the gradient
+    # and its rewrite create, so that an error can name the line that made one: about 1 s of a lynx fit
+    # (docs/occupancy.md, Speed). The graph is built here from validated data, not from a user's code.
+    with pytensor.config.change_flags(traceback__limit=0):
+        return _fit(data, model_spec, sampler, conditionals)
+
+
+def _fit(data, model_spec, sampler, conditionals) -> FitResult:
     t0 = time.perf_counter()
     occ_model = build_model(data, model_spec)
     t1 = time.perf_counter()
