@@ -34,7 +34,7 @@ from occupancy.simulate import field_pattern, simulate, simulate_bursty  # noqa:
 from occupancy.streams import MODES as LABEL_MODES  # noqa: E402
 from occupancy.summary import parameter_labels  # noqa: E402
 from core.runs import write_json, write_text  # noqa: E402
-from own_labels import own_label_moments, own_labels_fixed  # noqa: E402
+from own_labels import false_label_rates, own_label_moments, own_labels_fixed  # noqa: E402
 
 SPECIES = ("lynx", "deer", "chamois")
 INTERACTIONS = (("lynx", "deer"), ("lynx", "chamois"))
@@ -99,7 +99,8 @@ def one_replicate(seed: int, confusion: np.ndarray, args, pattern=None) -> list[
     rows = []
     for mode in args.modes:
         t0 = time.perf_counter()
-        with own_labels_fixed(own_labels_at_truth(sim)) if args.own_labels_at_truth else nullcontext():
+        truth = own_labels_at_truth(sim, args) if args.own_labels_at_truth else None
+        with own_labels_fixed(*truth) if truth else nullcontext():
             result = fit(sim.detection_data(mode, activity=args.activity), ModelSpec(interactions=INTERACTIONS, prior=prior),
                          sampler, conds)
         s = result.summary.set_index("parameter")
@@ -114,11 +115,13 @@ def one_replicate(seed: int, confusion: np.ndarray, args, pattern=None) -> list[
     return rows
 
 
-def own_labels_at_truth(sim) -> dict[str, tuple[float, float]]:
-    """The simulated study's own-label counts per used occasion at its classified sites (one row per sequence)."""
+def own_labels_at_truth(sim, args) -> tuple[dict, dict | None]:
+    """The simulated study's own-label counts per used occasion at its classified sites (one row per sequence),
+    and with `--false-rate-at-truth` its false-label rates there."""
     seqs = sim.records[sim.records["classified"]].drop_duplicates("sequence_id")
     seqs = seqs.assign(label_class=seqs["predicted_label"], truth_classes=seqs["true_label"].map(lambda t: (t,)))
-    return own_label_moments(seqs, sim.species)
+    rates = false_label_rates(seqs, sim.species) if getattr(args, "false_rate_at_truth", False) else None
+    return own_label_moments(seqs, sim.species), rates
 
 
 def posterior_medians(posterior) -> dict[str, float]:
@@ -148,6 +151,13 @@ def excess_over_ground_truth(df: pd.DataFrame) -> pd.DataFrame | None:
     table = excess.groupby("parameter").mean().assign(ground_truth=err["ground_truth"].groupby("parameter").mean())
     overall = excess.mean().to_frame().T.assign(ground_truth=err["ground_truth"].mean()).set_axis(["all"])
     return pd.concat([table, overall])[["ground_truth"] + list(excess.columns)]
+
+
+def paired_rows(path: str, df: pd.DataFrame) -> pd.DataFrame:
+    """An earlier run's rows of the label modes this run did not fit: a mode in both would be averaged over the
+    two runs in `excess_over_ground_truth`."""
+    earlier = pd.DataFrame(json.loads(Path(path).read_text())["rows"])
+    return earlier[~earlier["mode"].isin(df["mode"].unique())]
 
 
 def aggregate(df: pd.DataFrame) -> pd.DataFrame:
@@ -180,6 +190,8 @@ def report(df: pd.DataFrame, args, confusion: np.ndarray, seconds: float, comman
         f"{setting}; 2 chains x {args.draws} draws per fit"
         + ("; ablation: each fit holds the own-label counts per used occasion at the simulated truth "
            "(`--own-labels-at-truth`)" if getattr(args, "own_labels_at_truth", False) else "")
+        + (" and the false-label rates too (`--false-rate-at-truth`)" if getattr(args, "false_rate_at_truth", False)
+           else "")
         + ". Marginal = psi[lynx], psi[deer], psi[chamois]; conditional = the four psi[lynx | deer, chamois] patterns.",
         "",
         "| labels | quantities | n intervals | bias | RMSE | 95% coverage | bias of the posterior median |",
@@ -192,7 +204,7 @@ def report(df: pd.DataFrame, args, confusion: np.ndarray, seconds: float, comman
                    .agg(bias=("error", "mean"), coverage=("covered", "mean")))
     lines += ["", "Marginal occupancy per species:", "", "| quantity | labels | bias | 95% coverage |", "|---|---|---|---|"]
     lines += [f"| {q} | {m} | {r.bias:+.3f} | {r.coverage:.2f} |" for (q, m), r in per_species.iterrows()]
-    earlier = pd.DataFrame(json.loads(Path(args.paired_with).read_text())["rows"]) if args.paired_with else None
+    earlier = paired_rows(args.paired_with, df) if args.paired_with else None
     excess = excess_over_ground_truth(df if earlier is None else pd.concat([earlier, df], ignore_index=True))
     if excess is not None:
         modes = [m for m in excess.columns if m != "ground_truth"]
@@ -231,6 +243,9 @@ def main() -> None:
     parser.add_argument("--own-labels-at-truth", action="store_true",
                         help="ablation: the fits hold each species' own-label count per used occasion (mean, dispersion) "
                              "at the simulated study's truth instead of estimating it (bench/own_labels.py)")
+    parser.add_argument("--false-rate-at-truth", action="store_true",
+                        help="with --own-labels-at-truth: the fits also hold each species' false-label rate at the "
+                             "simulated study's share of sequences not showing it that carry its label")
     parser.add_argument("--false-sources-alike", action="store_true",
                         help="simulate a species' false labels at one rate whatever their source (focal species read "
                              "as another at non-focal traffic's rate), as the model assumes")
@@ -245,6 +260,8 @@ def main() -> None:
     parser.add_argument("--out", default="bench/results/occupancy_coverage")
     parser.add_argument("--render", action="store_true", help="only rewrite <out>.md from <out>.json")
     args = parser.parse_args()
+    if args.false_rate_at_truth and not args.own_labels_at_truth:
+        parser.error("--false-rate-at-truth goes with --own-labels-at-truth")
     out = Path(args.out)
     command = ".venv/bin/python bench/occupancy_coverage.py " + " ".join(a for a in sys.argv[1:] if a != "--render")
     if args.render:

@@ -37,23 +37,34 @@ def own_label_moments(sequences: pd.DataFrame, species: Sequence[str]) -> dict[s
     return moments
 
 
+def false_label_rates(sequences: pd.DataFrame, species: Sequence[str]) -> dict[str, float]:
+    """Each species' share of the sequences that do not show it that carry its classifier label: the model's
+    `false_rate` as the labels of every sequence (same frame as `own_label_moments`) show it."""
+    return {s: float((sequences.loc[~sequences["truth_classes"].map(lambda t, s=s: s in t), "label_class"] == s).mean())
+            for s in species}
+
+
 @contextmanager
-def own_labels_fixed(moments: Mapping[str, tuple[float, float]]):
-    """Inside the block, every model built holds true_label_mean / _dispersion at `moments` (recorded as
-    Deterministics, so summaries and the planner read them) and fits skip the predictive check (it draws the
-    free parameters only)."""
+def own_labels_fixed(moments: Mapping[str, tuple[float, float]], false_rates: Mapping[str, float] | None = None):
+    """Inside the block, every model built holds true_label_mean / _dispersion at `moments` (and, if given,
+    false_rate at `false_rates`), recorded as Deterministics so summaries and the planner read them; fits skip
+    the predictive check (it draws the free parameters only)."""
     build, check = occupancy.model._classifier_parameters, occupancy.inference.detection_frequency_check
 
     def fixed(prior):
         model = pm.modelcontext(None)
         species = list(model.coords["species"])
-        missing = sorted(set(species) - set(moments))
+        missing = sorted(set(species) - set(moments) | (set(species) - set(false_rates or species)))
         if missing:
-            raise ValueError(f"own-label moments missing for {missing}")
+            raise ValueError(f"own-label moments or false-label rates missing for {missing}")
         mean = pm.Deterministic("true_label_mean", pt.as_tensor(np.array([moments[s][0] for s in species])), dims="species")
         disp = pm.Deterministic("true_label_dispersion", pt.as_tensor(np.array([moments[s][1] for s in species])),
                                 dims="species")
-        false_rate = pm.Beta("false_rate", alpha=prior.false_rate[0], beta=prior.false_rate[1], dims="species")
+        if false_rates is None:
+            false_rate = pm.Beta("false_rate", alpha=prior.false_rate[0], beta=prior.false_rate[1], dims="species")
+        else:
+            false_rate = pm.Deterministic("false_rate", pt.as_tensor(np.array([false_rates[s] for s in species])),
+                                          dims="species")
         false_dispersion = occupancy.model.half_normal("false_label_dispersion", prior.dispersion_sd, "species")
         return mean, disp, false_rate, false_dispersion, None
 
