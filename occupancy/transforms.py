@@ -21,7 +21,7 @@ SQRT2 = np.sqrt(2.0)
 class HalfNormalQuantile(Transform):
     """x = sigma * sqrt(2) * erfcinv(erfc(u / sqrt(2)) / 2): the half-normal(sigma) quantile of Phi(u)."""
 
-    name = "half_normal_quantile"
+    name = "halfnormalquantile"  # no underscores: PyMC reads a value variable's name back by splitting on them
     ndim_supp = 0
 
     def __init__(self, sigma: float):

@@ -4,6 +4,9 @@ import pymc as pm
 import pytest
 from scipy.stats import halfnorm, norm
 
+from pymc.initial_point import make_initial_point_fn
+from pymc.util import get_untransformed_name
+
 from occupancy.transforms import HalfNormalQuantile
 
 SIGMA = 0.7
@@ -32,7 +35,12 @@ def test_model_samples_the_value_in_u_and_keeps_the_half_normal_prior():
     with pm.Model() as model:
         pm.HalfNormal("scale", sigma=SIGMA, default_transform=HalfNormalQuantile(SIGMA))
     (value,) = model.value_vars
-    assert value.name == "scale_half_normal_quantile__"
+    assert value.name == "scale_halfnormalquantile__"
+    # PyMC maps a value variable's name back to its variable by underscores (step-method logs, and initial
+    # values given per chain, as occupancy.inference passes them)
+    assert get_untransformed_name(value.name) == "scale"
+    point = make_initial_point_fn(model=model, overrides={value.name: 1.5}, jitter_rvs=set())(0)
+    assert point[value.name] == pytest.approx(1.5)
     logp = model.compile_logp()
     for u in (-3.0, 0.0, 2.0):  # the joint density in u is the standard normal's
         assert logp({value.name: u}) == pytest.approx(norm.logpdf(u), abs=1e-6)
