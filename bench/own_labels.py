@@ -57,7 +57,8 @@ def own_labels_fixed(moments: Mapping[str, tuple[float, float]], false_rates: Ma
         missing = sorted(set(species) - set(moments) | (set(species) - set(false_rates or species)))
         if missing:
             raise ValueError(f"own-label moments or false-label rates missing for {missing}")
-        mean = pm.Deterministic("true_label_mean", pt.as_tensor(np.array([moments[s][0] for s in species])), dims="species")
+        mean = pm.Deterministic("true_label_mean", pt.as_tensor(np.array([moments[s][0] for s in species])),
+                                dims="species")
         disp = pm.Deterministic("true_label_dispersion", pt.as_tensor(np.array([moments[s][1] for s in species])),
                                 dims="species")
         if false_rates is None:

@@ -3,8 +3,8 @@
 PyTensor's own `erfcinv` has no C implementation: every call in the compiled logp-and-gradient function goes
 through Python and scipy (about 10 microseconds each) and splits the elementwise fusion around it. This op
 is the same function in C, Acklam's normal-quantile approximation refined by one Halley step on `erfc`
-(relative error under 1e-12 against scipy, tests/occupancy/test_occupancy_transforms.py). It subclasses PyTensor's op, so the numba and
-JAX back-ends (nutpie, numpyro) use their own registered implementations of it.
+(relative error under 1e-12 against scipy, tests/occupancy/test_occupancy_transforms.py). It subclasses
+PyTensor's op, so the numba and JAX back-ends (nutpie, numpyro) use their own registered implementations of it.
 """
 from __future__ import annotations
 
