@@ -120,7 +120,7 @@ def own_labels_at_truth(sim, args) -> tuple[dict, dict | None]:
     and with `--false-rate-at-truth` its false-label rates there."""
     seqs = sim.records[sim.records["classified"]].drop_duplicates("sequence_id")
     seqs = seqs.assign(label_class=seqs["predicted_label"], truth_classes=seqs["true_label"].map(lambda t: (t,)))
-    rates = false_label_rates(seqs, sim.species) if getattr(args, "false_rate_at_truth", False) else None
+    rates = false_label_rates(seqs, sim.species) if args.false_rate_at_truth else None
     return own_label_moments(seqs, sim.species), rates
 
 

@@ -29,8 +29,7 @@ def own_label_moments(sequences: pd.DataFrame, species: Sequence[str]) -> dict[s
     `occupancy.sequences.sequence_table` writes them with every sequence verified."""
     moments = {}
     for s in species:
-        shows = sequences["truth_classes"].map(lambda t, s=s: s in t)
-        own = (sequences[shows].assign(hit=lambda d, s=s: d["label_class"] == s)
+        own = (sequences[_shows(sequences, s)].assign(hit=lambda d, s=s: d["label_class"] == s)
                .groupby(["site", "occasion"])["hit"].sum())
         mean, var = float(own.mean()), float(own.var())
         moments[s] = (mean, max((var - mean) / mean ** 2, 1e-3))
@@ -40,8 +39,12 @@ def own_label_moments(sequences: pd.DataFrame, species: Sequence[str]) -> dict[s
 def false_label_rates(sequences: pd.DataFrame, species: Sequence[str]) -> dict[str, float]:
     """Each species' share of the sequences that do not show it that carry its classifier label: the model's
     `false_rate` as the labels of every sequence (same frame as `own_label_moments`) show it."""
-    return {s: float((sequences.loc[~sequences["truth_classes"].map(lambda t, s=s: s in t), "label_class"] == s).mean())
-            for s in species}
+    return {s: float((sequences.loc[~_shows(sequences, s), "label_class"] == s).mean()) for s in species}
+
+
+def _shows(sequences: pd.DataFrame, species: str) -> pd.Series:
+    """Whether each sequence's human labels show the species."""
+    return sequences["truth_classes"].map(lambda t: species in t)
 
 
 @contextmanager
@@ -54,7 +57,7 @@ def own_labels_fixed(moments: Mapping[str, tuple[float, float]], false_rates: Ma
     def fixed(prior):
         model = pm.modelcontext(None)
         species = list(model.coords["species"])
-        missing = sorted(set(species) - set(moments) | (set(species) - set(false_rates or species)))
+        missing = sorted(set(species) - (set(moments) & set(false_rates or moments)))
         if missing:
             raise ValueError(f"own-label moments or false-label rates missing for {missing}")
         mean = pm.Deterministic("true_label_mean", pt.as_tensor(np.array([moments[s][0] for s in species])),
