@@ -97,7 +97,7 @@ def score_stream(ev, eta: pt.TensorVariable, visit_mean, visit_dispersion, n_sit
     shift = np.maximum(scale, 0.0)
     log_lr = (scale - shift) + pt.log(pt.maximum(weighted, TINY)) - log_cum[:, last]  # (S, P), minus the shift
     log_q, log_p = _unit_detection(eta, ev)
-    ll_present = pt.logaddexp(log_q - shift[:, :, None], log_p + log_lr[:, :, None])  # (S, P, K)
+    ll_present = log_add_exp(log_q - shift[:, :, None], log_p + log_lr[:, :, None])  # (S, P, K)
     to_site = _unit_to_site(ev.unit_site, n_sites)
     return -shift @ to_site, _sum_units_to_sites(ll_present, to_site)
 
@@ -132,7 +132,20 @@ def combine_streams(streams, log_weights: np.ndarray, states: np.ndarray):
     absent = sum(a for a, _ in streams)
     present = sum(p for _, p in streams)
     present = pt.logsumexp(present + log_weights[None, None, :], axis=2)  # (S, N)
-    return pt.dot(present.T, states.T) + pt.dot(pt.as_tensor(absent).T, 1 - states.T)
+    # (N, M): a broadcast product and a sum over species, not two dots (see `occupancy_log_psi`)
+    by_state = present.T[:, None, :] * states[None] + pt.as_tensor(absent).T[:, None, :] * (1 - states)[None]
+    return pt.sum(by_state, axis=2)
+
+
+def log_add_exp(a, b):
+    """log(exp(a) + exp(b)) for finite a, b: the larger term plus softplus(-|a - b|), one exp and one log1p
+    per element, exact when one term is IMPOSSIBLE, with the gradient sigmoid(a - b) even at a tie.
+
+    PyTensor's `logaddexp` is rewritten into a guarded log-sum-exp with three exps per element; on the
+    per-unit mixtures (species x unit x quadrature node) that was the gradient's largest single cost."""
+    gap = a - b
+    ahead = gap > 0
+    return pt.switch(ahead, a, b) + pt.softplus(pt.switch(ahead, -gap, gap))
 
 
 def negative_binomial_logpmf(m, mean, var):
@@ -190,7 +203,7 @@ def _hurdle_used_loglik(m, hit, miss, false_only, false_mean, false_var, true_me
     true_share = (1 + true_mean) / (1 + true_mean + false_mean)  # precision of the label in a visit it saw
     seen = (pt.log1p(-missed_visit) + seen_count + np.where(m >= 1, 0.0, IMPOSSIBLE)
             + hit * pt.log(true_share) + miss * pt.log1p(-true_share))
-    return pt.logaddexp(missed, seen)
+    return log_add_exp(missed, seen)
 
 
 def false_site_factor(site_sd, effect, exp=np.exp):
@@ -243,7 +256,7 @@ def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, fals
                                      true_dispersion[:, None], false_rate if false_rate.ndim == 2 else false_rate[:, None],
                                      false_dispersion[:, None], None if missed_visit is None else missed_visit[:, None])
     log_q, log_p = _unit_detection(eta, ev)
-    ll_present = pt.logaddexp(log_p + ll_used[:, :, None], log_q + ll_unused[:, :, None])  # (S, P, K)
+    ll_present = log_add_exp(log_p + ll_used[:, :, None], log_q + ll_unused[:, :, None])  # (S, P, K)
     to_site = _unit_to_site(ev.unit_site, n_sites)
     return pt.dot(ll_unused, to_site), _sum_units_to_sites(ll_present, to_site)
 
@@ -254,5 +267,7 @@ def occupancy_log_psi(eta_terms: pt.TensorVariable, term_design: np.ndarray):
     eta_terms: (N, F) natural parameters (f_1..f_S, then interaction terms); term_design (M, F): 1 where
     the state has every species of the term. log psi = log_softmax over states of term_design @ f.
     """
-    logits = pt.dot(eta_terms, term_design.T)  # (N, M)
+    # a broadcast product and a sum, not a dot: PyTensor from pip has no C BLAS, and its matrix-vector product
+    # through Python cost more than the rest of this term (docs/occupancy.md, Speed)
+    logits = pt.sum(eta_terms[:, None, :] * term_design[None, :, :], axis=2)  # (N, M)
     return logits - pt.logsumexp(logits, axis=1, keepdims=True)

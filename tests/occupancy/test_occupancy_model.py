@@ -2,13 +2,15 @@
 import itertools
 
 import numpy as np
+import pytensor
+import pytensor.tensor as pt
 import pytest
 from scipy.special import expit, logsumexp
 from scipy.stats import nbinom
 
 from occupancy.derived import Conditional, conditional_occupancy, conditional_set, marginal_occupancy, state_probabilities
 from occupancy.histories import DetectionData
-from occupancy.likelihoods import site_effect_nodes, state_matrix
+from occupancy.likelihoods import IMPOSSIBLE, log_add_exp, site_effect_nodes, state_matrix
 from occupancy.scores import ScoreEvidence, log_mean_subset_products
 from occupancy.sequences import SequenceEvidence
 from occupancy.model import ModelSpec, PriorSpec, build_model, term_design_matrix
@@ -218,6 +220,16 @@ def test_site_effect_quadrature_matches_adaptive_integration():
         units = [u for u in UNITS if u["site"] == i]
         exact = direct_site_loglik(data.y[:, i], [], units, f, alpha, site_sd, integrate=adaptive)
         assert direct_site_loglik(data.y[:, i], [], units, f, alpha, site_sd) == pytest.approx(exact, abs=1e-4)
+
+
+def test_log_add_exp_matches_numpy_with_its_gradient_at_impossible_and_equal_terms():
+    a = np.array([0.0, -3.0, 5.0, IMPOSSIBLE, -700.0, 2.5, -1e-3])
+    b = np.array([0.0, 4.0, -40.0, -2.0, -720.0, IMPOSSIBLE, 1e-3])
+    x, y = pt.dvector("x"), pt.dvector("y")
+    out = log_add_exp(x, y)
+    value, grad_x = pytensor.function([x, y], [out, pytensor.grad(out.sum(), x)])(a, b)
+    np.testing.assert_allclose(value, np.logaddexp(a, b), rtol=1e-14)
+    np.testing.assert_allclose(grad_x, expit(a - b), rtol=1e-12, atol=1e-300)  # d/da = Pr(term a), 1/2 at a tie
 
 
 def test_state_probabilities_and_conditionals():
