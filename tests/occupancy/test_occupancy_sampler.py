@@ -2,7 +2,7 @@
 import numpy as np
 import pymc as pm
 
-from occupancy.inference import SamplerSpec, _nuts_start
+from occupancy.inference import MASS_MATRIX_DISCARD, SamplerSpec, _nuts_start
 
 
 def test_nuts_start_jitters_each_chain_and_adapts_the_mass_matrix_before_the_first_window():
@@ -13,7 +13,10 @@ def test_nuts_start_jitters_each_chain_and_adapts_the_mass_matrix_before_the_fir
     potential, rng = step.potential, np.random.default_rng(0)
     ones = np.ones(3)
     np.testing.assert_array_equal(potential.velocity(ones), ones)  # the unit mass matrix to begin with
-    for _ in range(60):  # past PyMC's 50 discarded warm-up draws, well before its first window of 101
+    for _ in range(MASS_MATRIX_DISCARD):  # the first warm-up draws are left out (they are still far from the posterior)
         potential.update(rng.normal(0.0, 2.0, 3), None, tune=True)
-    velocity = potential.velocity(ones)  # the adapted variances, moving from 1 towards the draws' 4
-    assert (velocity > 1.2).all() and (velocity < 4.0).all(), velocity
+    np.testing.assert_array_equal(potential.velocity(ones), ones)
+    for _ in range(20):  # then the estimate moves after every draw, well before PyMC's first window of 101
+        potential.update(rng.normal(0.0, 2.0, 3), None, tune=True)
+    velocity = potential.velocity(ones)  # the adapted variances, off 1 towards the draws' 4 (20 draws: noisy)
+    assert (velocity > 1.2).all() and (velocity < 8.0).all(), velocity
