@@ -55,10 +55,11 @@ def main(argv=None):
         stats, t, d = result.idata.sample_stats, result.timings, result.diagnostics
         if rep:
             warm.append(t["total_s"])
-        print(f"run {rep + 1} (seed {seed}): build {t['build_s']:.2f} s, sampling {t['sample_s']:.1f} s, derived {t['derive_s']:.1f} s, "
-              f"fit {t['total_s']:.1f} s ({t['backend']}); {float(stats.n_steps.mean()):.1f} steps/draw, step size "
-              f"{float(stats.step_size.mean()):.3f}, {d['divergences']} divergences, min bulk ESS (reported) "
-              f"{d['min_ess_bulk_reported']:.0f}, max R-hat {d['max_r_hat']:.3f}", flush=True)
+        print(f"run {rep + 1} (seed {seed}): build {t['build_s']:.2f} s, sampling {t['sample_s']:.1f} s, "
+              f"derived {t['derive_s']:.1f} s, fit {t['total_s']:.1f} s ({t['backend']}); "
+              f"{float(stats.n_steps.mean()):.1f} steps/draw, step size {float(stats.step_size.mean()):.3f}, "
+              f"{d['divergences']} divergences, min bulk ESS (reported) {d['min_ess_bulk_reported']:.0f}, "
+              f"max R-hat {d['max_r_hat']:.3f}", flush=True)
 
     if args.vary_seed and warm:
         print(f"warm fits ({len(warm)} seeds): median {np.median(warm):.1f} s, mean {np.mean(warm):.1f} s, "

@@ -39,6 +39,17 @@ def site_effect_nodes(sd_given: bool, n_nodes: int = 15) -> tuple[np.ndarray, np
     return np.sqrt(2.0) * t, np.log(w / np.sqrt(np.pi))
 
 
+def log_add_exp(a, b):
+    """log(exp(a) + exp(b)) for finite a, b: the larger term plus softplus(-|a - b|), one exp and one log1p
+    per element, exact when one term is IMPOSSIBLE, with the gradient sigmoid(a - b) even at a tie.
+
+    PyTensor's `logaddexp` is rewritten into a guarded log-sum-exp with three exps per element; on the
+    per-unit mixtures (species x unit x quadrature node) that was the gradient's largest single cost."""
+    gap = a - b
+    ahead = gap > 0
+    return pt.switch(ahead, a, b) + pt.softplus(pt.switch(ahead, -gap, gap))
+
+
 def _per_site_sums(eta) -> bool:
     """eta (S, 1, 1, K): no detection covariate, so occasions can be summed per site first."""
     return eta.type.broadcastable[1:3] == (True, True)
@@ -135,17 +146,6 @@ def combine_streams(streams, log_weights: np.ndarray, states: np.ndarray):
     # (N, M): a broadcast product and a sum over species, not two dots (see `occupancy_log_psi`)
     by_state = present.T[:, None, :] * states[None] + pt.as_tensor(absent).T[:, None, :] * (1 - states)[None]
     return pt.sum(by_state, axis=2)
-
-
-def log_add_exp(a, b):
-    """log(exp(a) + exp(b)) for finite a, b: the larger term plus softplus(-|a - b|), one exp and one log1p
-    per element, exact when one term is IMPOSSIBLE, with the gradient sigmoid(a - b) even at a tie.
-
-    PyTensor's `logaddexp` is rewritten into a guarded log-sum-exp with three exps per element; on the
-    per-unit mixtures (species x unit x quadrature node) that was the gradient's largest single cost."""
-    gap = a - b
-    ahead = gap > 0
-    return pt.switch(ahead, a, b) + pt.softplus(pt.switch(ahead, -gap, gap))
 
 
 def negative_binomial_logpmf(m, mean, var):
