@@ -7,8 +7,8 @@ compile cache warm), with the sampler config's defaults unless overridden.
 Prints, per repetition: build / sampling / derived seconds, leapfrog steps per draw, step size, divergences,
 minimum bulk ESS of the reported quantities and max R-hat. With --vary-seed each repetition samples with its
 own seed (the configured one, then +1, +2, ...) and the median and mean of the warm fits (all but the first)
-close the output: one seed's chains can need 25% more leapfrog steps than another's, so a single seed's
-timing compares two versions badly. (docs/occupancy.md, Speed.)
+close the output: one seed's chains can need 40% more leapfrog steps a draw than another's, so a single
+seed's timing compares two versions badly. (docs/occupancy.md, Speed.)
 """
 from __future__ import annotations
 
