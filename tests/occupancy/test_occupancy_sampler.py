@@ -2,7 +2,7 @@
 import numpy as np
 import pymc as pm
 
-from occupancy.inference import MASS_MATRIX_DISCARD, SamplerSpec, _nuts_start
+from occupancy.inference import MASS_MATRIX_DISCARD, SamplerSpec, StartReusingNUTS, _nuts_start
 
 
 def test_nuts_start_jitters_each_chain_and_adapts_the_mass_matrix_before_the_first_window():
@@ -20,3 +20,28 @@ def test_nuts_start_jitters_each_chain_and_adapts_the_mass_matrix_before_the_fir
         potential.update(rng.normal(0.0, 2.0, 3), None, tune=True)
     velocity = potential.velocity(ones)  # the adapted variances, off 1 towards the draws' 4 (20 draws: noisy)
     assert (velocity > 1.2).all() and (velocity < 8.0).all(), velocity
+
+
+def _sample(step, points, draws=60):
+    return pm.sample(draws=draws, tune=40, chains=1, cores=1, step=step, initvals=points[:1], random_seed=3,
+                     progressbar=False, compute_convergence_checks=False, discard_tuned_samples=False)
+
+
+def test_start_reusing_nuts_gives_pymcs_draws_with_one_evaluation_per_leapfrog_step():
+    with pm.Model():
+        pm.Normal("x", 0.0, [1.0, 3.0])
+        pm.HalfNormal("s", 2.0)
+        points, step = _nuts_start(SamplerSpec(chains=1, seed=1))
+        assert isinstance(step, StartReusingNUTS)
+        evaluations = []
+        integrate = step.integrator._logp_dlogp_func
+        step.integrator._logp_dlogp_func = lambda q, info: evaluations.append(1) or integrate(q, info)
+        reused = _sample(step, points)
+        _, pymc_step = _nuts_start(SamplerSpec(chains=1, seed=1))
+        plain = _sample(pm.NUTS(potential=pymc_step.potential, logp_dlogp_func=pymc_step._logp_dlogp_func), points)
+    for name in ("x", "s"):
+        np.testing.assert_array_equal(reused.posterior[name].values, plain.posterior[name].values)
+        np.testing.assert_array_equal(reused.warmup_posterior[name].values, plain.warmup_posterior[name].values)
+    leapfrog_steps = int(reused.sample_stats.n_steps.sum() + reused.warmup_sample_stats.n_steps.sum())
+    # one evaluation per leapfrog step and one at the very start; PyMC's NUTS evaluates every draw's start again
+    assert len(evaluations) == leapfrog_steps + 1, (len(evaluations), leapfrog_steps)
