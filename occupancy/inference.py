@@ -120,6 +120,35 @@ def sample(occ_model: OccupancyModel, spec: SamplerSpec = SamplerSpec()) -> az.I
 MASS_MATRIX_DISCARD = 10
 
 
+class _StartReusingIntegrator(CpuLeapfrogIntegrator):
+    """PyMC's leapfrog integrator that knows the log density and gradient where the last trajectory ended."""
+
+    last_end: Proposal | None = None
+
+    def compute_state(self, q: RaveledVars, p: np.ndarray) -> State:
+        last = self.last_end
+        if last is None or not np.array_equal(q.data, last.q.data):
+            return super().compute_state(q, p)
+        velocity = self._potential.velocity(p, out=None)
+        kinetic = self._potential.energy(p, velocity=velocity)
+        return State(q, p, velocity, last.q_grad, kinetic - last.logp, last.logp, 0)
+
+
+class StartReusingNUTS(pm.NUTS):
+    """PyMC's NUTS, one logp-and-gradient evaluation a draw cheaper: each draw starts its trajectory where the
+    last one ended, and PyMC evaluates the model there again although the last trajectory already did (1,500 of
+    a lynx chain's ~17,000 evaluations). The draws are the same, bit for bit (docs/occupancy.md, Speed)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.integrator = _StartReusingIntegrator(self.potential, self._logp_dlogp_func)
+
+    def _hamiltonian_step(self, start, p0, step_size):
+        step = super()._hamiltonian_step(start, p0, step_size)
+        self.integrator.last_end = step.end
+        return step
+
+
 def _nuts_start(spec: SamplerSpec) -> tuple[list[dict], StartReusingNUTS]:
     """Initial points and the NUTS step (`StartReusingNUTS`). PyMC's own start (`jitter+adapt_diag`: jittered
     initial points, a diagonal mass matrix adapted in warm-up), with the mass matrix adapting from the 11th
@@ -139,35 +168,6 @@ def _nuts_start(spec: SamplerSpec) -> tuple[list[dict], StartReusingNUTS]:
     step = StartReusingNUTS(potential=potential, rng=seeds[0], initial_point=points[0],
                             logp_dlogp_func=pymc_step._logp_dlogp_func, target_accept=spec.target_accept)
     return points, step
-
-
-class _StartReusingIntegrator(CpuLeapfrogIntegrator):
-    """PyMC's leapfrog integrator that knows the log density and gradient where the last trajectory ended."""
-
-    last_end: Proposal | None = None
-
-    def compute_state(self, q: RaveledVars, p: np.ndarray) -> State:
-        last = self.last_end
-        if last is None or not np.array_equal(q.data, last.q.data):
-            return super().compute_state(q, p)
-        velocity = self._potential.velocity(p, out=None)
-        kinetic = self._potential.energy(p, velocity=velocity)
-        return State(q, p, velocity, last.q_grad, kinetic - last.logp, last.logp, 0)
-
-
-class StartReusingNUTS(pm.NUTS):
-    """PyMC's NUTS, one logp-and-gradient evaluation a draw cheaper: each draw starts its trajectory where the
-    last one ended, and PyMC evaluates the model there again although the last trajectory already did (1,500 of
-    a lynx chain's ~15,000 evaluations). The draws are the same, bit for bit (docs/occupancy.md, Speed)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.integrator = _StartReusingIntegrator(self.potential, self._logp_dlogp_func)
-
-    def _hamiltonian_step(self, start, p0, step_size):
-        step = super()._hamiltonian_step(start, p0, step_size)
-        self.integrator.last_end = step.end
-        return step
 
 
 def fit(data: DetectionData, model_spec: ModelSpec = ModelSpec(), sampler: SamplerSpec = SamplerSpec(),

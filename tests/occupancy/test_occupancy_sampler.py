@@ -31,14 +31,16 @@ def test_start_reusing_nuts_gives_pymcs_draws_with_one_evaluation_per_leapfrog_s
     with pm.Model():
         pm.Normal("x", 0.0, [1.0, 3.0])
         pm.HalfNormal("s", 2.0)
-        points, step = _nuts_start(SamplerSpec(chains=1, seed=1))
+        spec = SamplerSpec(chains=1, seed=1)
+        points, step = _nuts_start(spec)
         assert isinstance(step, StartReusingNUTS)
         evaluations = []
         integrate = step.integrator._logp_dlogp_func
         step.integrator._logp_dlogp_func = lambda q, info: evaluations.append(1) or integrate(q, info)
         reused = _sample(step, points)
-        _, pymc_step = _nuts_start(SamplerSpec(chains=1, seed=1))
-        plain = _sample(pm.NUTS(potential=pymc_step.potential, logp_dlogp_func=pymc_step._logp_dlogp_func), points)
+        _, pymc_step = _nuts_start(spec)
+        plain = _sample(pm.NUTS(potential=pymc_step.potential, logp_dlogp_func=pymc_step._logp_dlogp_func,
+                                target_accept=spec.target_accept), points)
     for name in ("x", "s"):
         np.testing.assert_array_equal(reused.posterior[name].values, plain.posterior[name].values)
         np.testing.assert_array_equal(reused.warmup_posterior[name].values, plain.warmup_posterior[name].values)
