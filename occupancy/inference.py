@@ -137,7 +137,9 @@ class _StartReusingIntegrator(CpuLeapfrogIntegrator):
 class StartReusingNUTS(pm.NUTS):
     """PyMC's NUTS, one logp-and-gradient evaluation a draw cheaper: each draw starts its trajectory where the
     last one ended, and PyMC evaluates the model there again although the last trajectory already did (1,500 of
-    a lynx chain's ~17,000 evaluations). The draws are the same, bit for bit (docs/occupancy.md, Speed)."""
+    a lynx chain's ~17,000 evaluations). The draws are the same, bit for bit (docs/occupancy.md, Speed). Beside
+    other step methods (a discrete variable's), whose moves change the density at the same point, it evaluates
+    every start as PyMC does."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -145,7 +147,8 @@ class StartReusingNUTS(pm.NUTS):
 
     def _hamiltonian_step(self, start, p0, step_size):
         step = super()._hamiltonian_step(start, p0, step_size)
-        self.integrator.last_end = step.end
+        if not self.shared:  # variables of other step methods would change the density at the same q
+            self.integrator.last_end = step.end
         return step
 
 

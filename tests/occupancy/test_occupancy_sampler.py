@@ -47,3 +47,15 @@ def test_start_reusing_nuts_gives_pymcs_draws_with_one_evaluation_per_leapfrog_s
     leapfrog_steps = int(reused.sample_stats.n_steps.sum() + reused.warmup_sample_stats.n_steps.sum())
     # one evaluation per leapfrog step and one at the very start; PyMC's NUTS evaluates every draw's start again
     assert len(evaluations) == leapfrog_steps + 1, (len(evaluations), leapfrog_steps)
+
+
+def test_start_reusing_nuts_evaluates_again_when_another_step_method_moves_its_density():
+    with pm.Model():
+        switch = pm.Bernoulli("switch", 0.5)
+        x = pm.Normal("x", 0.0, 1.0)
+        pm.Normal("y", x + 3.0 * switch, 1.0, observed=[2.5, 3.5])
+        draws = [pm.sample(draws=40, tune=20, chains=1, cores=1, random_seed=4, progressbar=False,
+                           compute_convergence_checks=False, step=[nuts([x]), pm.BinaryMetropolis([switch])])
+                 for nuts in (StartReusingNUTS, pm.NUTS)]
+    assert draws[0].posterior["switch"].values.std() > 0  # the other step method did move
+    np.testing.assert_array_equal(draws[0].posterior["x"].values, draws[1].posterior["x"].values)
