@@ -109,8 +109,7 @@ def score_stream(ev, eta: pt.TensorVariable, visit_mean, visit_dispersion, n_sit
     log_lr = (scale - shift) + pt.log(pt.maximum(weighted, TINY)) - log_cum[:, last]  # (S, P), minus the shift
     log_q, log_p = _unit_detection(eta, ev)
     ll_present = log_add_exp(log_q - shift[:, :, None], log_p + log_lr[:, :, None])  # (S, P, K)
-    to_site = _unit_to_site(ev.unit_site, n_sites)
-    return -shift @ to_site, _sum_units_to_sites(ll_present, to_site)
+    return _sum_units_to_sites(-shift, ev.unit_site, n_sites), _sum_units_to_sites(ll_present, ev.unit_site, n_sites)
 
 
 def _unit_detection(eta: pt.TensorVariable, ev):
@@ -121,16 +120,22 @@ def _unit_detection(eta: pt.TensorVariable, ev):
     return log_q, pt.log1mexp(pt.minimum(log_q, -RATE_FLOOR))
 
 
-def _unit_to_site(unit_site: np.ndarray, n_sites: int) -> np.ndarray:
-    """(P, N) 0/1 matrix: unit p belongs to site unit_site[p]; a product with it sums units per site."""
-    to_site = np.zeros((len(unit_site), n_sites))
-    to_site[np.arange(len(unit_site)), unit_site] = 1.0
-    return to_site
+def _sum_units_to_sites(per_unit, unit_site: np.ndarray, n_sites: int):
+    """(S, P, ...) per-unit log-likelihoods -> (S, N, ...) per site (unit p belongs to site unit_site[p]).
 
-
-def _sum_units_to_sites(per_unit, to_site: np.ndarray):
-    """(S, P, K) per-unit log-likelihoods -> (S, N, K) per site."""
-    return pt.tensordot(per_unit, to_site, axes=[[1], [0]]).dimshuffle(0, 2, 1)
+    A flat indexed add, which PyTensor runs in C (its gradient too, a gather), rather than a product with a
+    0/1 (unit, site) matrix: pip's PyTensor has no C BLAS, so those products ran through Python, about a
+    tenth of the lynx gradient (docs/occupancy.md, Speed). PyTensor has C code for one-dimensional adds only."""
+    if isinstance(per_unit, np.ndarray):
+        sums = np.zeros((per_unit.shape[0], n_sites) + per_unit.shape[2:])
+        np.add.at(sums, (slice(None), unit_site), per_unit)
+        return sums
+    n_species, _, *rest = per_unit.type.shape  # static: the data are constants of the graph
+    width = int(np.prod(rest))
+    # flat position of element (s, p, k) in the (S, N, K) result
+    target = (np.arange(n_species)[:, None, None] * n_sites + unit_site[None, :, None]) * width + np.arange(width)
+    sums = pt.inc_subtensor(pt.zeros(n_species * n_sites * width)[target.ravel()], per_unit.ravel())
+    return sums.reshape((n_species, n_sites, *rest))
 
 
 def combine_streams(streams, log_weights: np.ndarray, states: np.ndarray):
@@ -257,8 +262,7 @@ def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, fals
                                      false_dispersion[:, None], None if missed_visit is None else missed_visit[:, None])
     log_q, log_p = _unit_detection(eta, ev)
     ll_present = log_add_exp(log_p + ll_used[:, :, None], log_q + ll_unused[:, :, None])  # (S, P, K)
-    to_site = _unit_to_site(ev.unit_site, n_sites)
-    return pt.dot(ll_unused, to_site), _sum_units_to_sites(ll_present, to_site)
+    return _sum_units_to_sites(ll_unused, ev.unit_site, n_sites), _sum_units_to_sites(ll_present, ev.unit_site, n_sites)
 
 
 def occupancy_log_psi(eta_terms: pt.TensorVariable, term_design: np.ndarray):

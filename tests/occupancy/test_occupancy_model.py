@@ -10,7 +10,8 @@ from scipy.stats import nbinom
 
 from occupancy.derived import Conditional, conditional_occupancy, conditional_set, marginal_occupancy, state_probabilities
 from occupancy.histories import DetectionData
-from occupancy.likelihoods import IMPOSSIBLE, log_add_exp, site_effect_nodes, state_matrix
+from occupancy.likelihoods import (IMPOSSIBLE, _sum_units_to_sites, log_add_exp, site_effect_nodes,
+                                   state_matrix)
 from occupancy.scores import ScoreEvidence, log_mean_subset_products
 from occupancy.sequences import SequenceEvidence
 from occupancy.model import ModelSpec, PriorSpec, build_model, term_design_matrix
@@ -230,6 +231,20 @@ def test_log_add_exp_matches_numpy_with_its_gradient_at_impossible_and_equal_ter
     value, grad_x = pytensor.function([x, y], [out, pytensor.grad(out.sum(), x)])(a, b)
     np.testing.assert_allclose(value, np.logaddexp(a, b), rtol=1e-14)
     np.testing.assert_allclose(grad_x, expit(a - b), rtol=1e-12, atol=1e-300)  # d/da = Pr(term a), 1/2 at a tie
+
+
+def test_unit_sums_per_site_match_a_loop_over_units():
+    rng = np.random.default_rng(3)
+    unit_site = np.array([2, 0, 2, 2, 1, 0])
+    per_unit = rng.normal(size=(3, 6, 4))
+    expected = np.stack([per_unit[:, unit_site == i].sum(axis=1) for i in range(4)], axis=1)  # site 3 has no unit
+    np.testing.assert_allclose(_sum_units_to_sites(per_unit, unit_site, 4), expected)
+    x = pt.tensor3("x", shape=(3, 6, 4))
+    summed = _sum_units_to_sites(x, unit_site, 4)
+    weights = rng.normal(size=(3, 4, 4))
+    value, grad = pytensor.function([x], [summed, pytensor.grad((summed * weights).sum(), x)])(per_unit)
+    np.testing.assert_allclose(value, expected, rtol=1e-14)
+    np.testing.assert_allclose(grad, weights[:, unit_site], rtol=1e-14)  # each unit gets its site's weight
 
 
 def test_state_probabilities_and_conditionals():
