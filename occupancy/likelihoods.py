@@ -107,17 +107,30 @@ def score_stream(ev, eta: pt.TensorVariable, visit_mean, visit_dispersion, n_sit
     # in the gradients of the log-sum-exps downstream
     shift = np.maximum(scale, 0.0)
     log_lr = (scale - shift) + pt.log(pt.maximum(weighted, TINY)) - log_cum[:, last]  # (S, P), minus the shift
-    log_q, log_p = _unit_detection(eta, ev)
-    ll_present = log_add_exp(log_q - shift[:, :, None], log_p + log_lr[:, :, None])  # (S, P, K)
+    ll_present = _detection_mixture(eta, ev, -shift, log_lr)  # (S, P, K)
     return _sum_units_to_sites(-shift, ev.unit_site, n_sites), _sum_units_to_sites(ll_present, ev.unit_site, n_sites)
 
 
-def _unit_detection(eta: pt.TensorVariable, ev):
-    """log(1 - p), log p of each species at each unit and node: (S, P, K); without detection covariates p
-    depends on species and node only, broadcast over units."""
+def _detection_mixture(eta: pt.TensorVariable, ev, ll_missed, ll_photographed):
+    """log((1 - p) exp(ll_missed) + p exp(ll_photographed)) per species, unit and node, (S, P, K): a unit's
+    log-likelihood when the species is present, whether it was photographed there summed out. ll_missed and
+    ll_photographed are (S, P); p depends on species and node only, broadcast over units, unless detection
+    has covariates.
+
+    Written as the larger of the two plus log(w + w' r), with r = exp(-|ll_photographed - ll_missed|) per unit
+    and w, w' the matching p and 1 - p: one log per element and no exp, where `log_add_exp` of the two terms
+    takes an exp and a log1p, and its gradient a sigmoid (this mixture was the gradient's largest cost;
+    docs/occupancy.md, Speed). Exact when one term is IMPOSSIBLE (r = 0)."""
     eta_units = eta[:, 0, 0, None, :] if _per_site_sums(eta) else eta[:, ev.unit_site, ev.unit_occasion, :]
-    log_q = -pt.softplus(eta_units)
-    return log_q, pt.log1mexp(pt.minimum(log_q, -RATE_FLOOR))
+    p = pt.maximum(pt.sigmoid(eta_units), RATE_FLOOR)  # p >= RATE_FLOOR, as log1mexp(min(log q, -RATE_FLOOR))
+    q = pt.sigmoid(-eta_units)
+    gap = ll_photographed - ll_missed
+    ahead = gap > 0
+    larger = pt.switch(ahead, ll_photographed, ll_missed)[:, :, None]
+    # exp(-|gap|) with the branch of `larger`: abs would give no gradient at a tie
+    r = pt.exp(pt.switch(ahead, -gap, gap))[:, :, None]
+    ahead = ahead[:, :, None]
+    return larger + pt.log(pt.maximum(pt.switch(ahead, p, q) + pt.switch(ahead, q, p) * r, TINY))
 
 
 def _sum_units_to_sites(per_unit, unit_site: np.ndarray, n_sites: int):
@@ -260,8 +273,7 @@ def sequence_stream(ev, eta: pt.TensorVariable, true_mean, true_dispersion, fals
     ll_used, ll_unused = unit_loglik(m, exposure.T, hit, miss, ev.confirmed.T, true_mean[:, None],
                                      true_dispersion[:, None], false_rate if false_rate.ndim == 2 else false_rate[:, None],
                                      false_dispersion[:, None], None if missed_visit is None else missed_visit[:, None])
-    log_q, log_p = _unit_detection(eta, ev)
-    ll_present = log_add_exp(log_p + ll_used[:, :, None], log_q + ll_unused[:, :, None])  # (S, P, K)
+    ll_present = _detection_mixture(eta, ev, ll_unused, ll_used)  # (S, P, K)
     return _sum_units_to_sites(ll_unused, ev.unit_site, n_sites), _sum_units_to_sites(ll_present, ev.unit_site, n_sites)
 
 

@@ -10,7 +10,7 @@ from scipy.stats import nbinom
 
 from occupancy.derived import Conditional, conditional_occupancy, conditional_set, marginal_occupancy, state_probabilities
 from occupancy.histories import DetectionData
-from occupancy.likelihoods import (IMPOSSIBLE, _sum_units_to_sites, log_add_exp, site_effect_nodes,
+from occupancy.likelihoods import (IMPOSSIBLE, RATE_FLOOR, _detection_mixture, _sum_units_to_sites, log_add_exp, site_effect_nodes,
                                    state_matrix)
 from occupancy.scores import ScoreEvidence, log_mean_subset_products
 from occupancy.sequences import SequenceEvidence
@@ -231,6 +231,28 @@ def test_log_add_exp_matches_numpy_with_its_gradient_at_impossible_and_equal_ter
     value, grad_x = pytensor.function([x, y], [out, pytensor.grad(out.sum(), x)])(a, b)
     np.testing.assert_allclose(value, np.logaddexp(a, b), rtol=1e-14)
     np.testing.assert_allclose(grad_x, expit(a - b), rtol=1e-12, atol=1e-300)  # d/da = Pr(term a), 1/2 at a tie
+
+
+def test_detection_mixture_matches_log_add_exp_with_its_gradients_at_impossible_and_extreme_terms():
+    """The unit mixture as larger term + log(w + w' r) against the plain log(q e^missed + p e^photographed)."""
+    missed = np.array([[0.0, -3.0, 5.0, IMPOSSIBLE, -700.0, 2.5, -1e-3, IMPOSSIBLE]])
+    photographed = np.array([[0.0, 4.0, -40.0, -2.0, -720.0, IMPOSSIBLE, 1e-3, IMPOSSIBLE]])
+    eta_nodes = np.array([-30.0, -2.0, 0.0, 0.7, 25.0])[None, None, None, :]
+    eta, lm, lp = pt.tensor("eta", shape=(1, 1, 1, None)), pt.dmatrix("lm"), pt.dmatrix("lp")  # no covariates
+    ours = _detection_mixture(eta, None, lm, lp)
+    log_q = -pt.softplus(eta[:, 0, 0, None, :])
+    log_p = pt.log1mexp(pt.minimum(log_q, -RATE_FLOOR))  # p floored at RATE_FLOOR, as in the model
+    plain = log_add_exp(log_q + lm[:, :, None], log_p + lp[:, :, None])
+    outputs = [ours, plain] + [pytensor.grad(o.sum(), v) for o in (ours, plain) for v in (eta, lm, lp)]
+    fn = pytensor.function([eta, lm, lp], outputs)
+    got = fn(eta_nodes, missed[:, :7], photographed[:, :7])
+    np.testing.assert_allclose(got[0], got[1], rtol=1e-13, atol=1e-14)
+    for ours_grad, plain_grad in zip(got[2:5], got[5:]):
+        np.testing.assert_allclose(ours_grad, plain_grad, rtol=1e-10, atol=1e-12)
+    # both terms impossible: IMPOSSIBLE at every p, so no gradient (log_add_exp's rounding leaves 2.5e-7 here)
+    both = fn(eta_nodes, missed[:, 7:], photographed[:, 7:])
+    np.testing.assert_allclose(both[0], IMPOSSIBLE)
+    np.testing.assert_allclose(both[2], 0.0, atol=1e-12)
 
 
 def test_unit_sums_per_site_match_a_loop_over_units():
