@@ -43,8 +43,8 @@ def log_add_exp(a, b):
     """log(exp(a) + exp(b)) for finite a, b: the larger term plus softplus(-|a - b|), one exp and one log1p
     per element, exact when one term is IMPOSSIBLE, with the gradient sigmoid(a - b) even at a tie.
 
-    PyTensor's `logaddexp` is rewritten into a guarded log-sum-exp with three exps per element; on the
-    per-unit mixtures (species x unit x quadrature node) that was the gradient's largest single cost."""
+    PyTensor's `logaddexp` is rewritten into a guarded log-sum-exp with three exps per element. (The per-unit
+    mixtures over quadrature nodes, where p varies by node only, take `_detection_mixture`: no exp at all.)"""
     gap = a - b
     ahead = gap > 0
     return pt.switch(ahead, a, b) + pt.softplus(pt.switch(ahead, -gap, gap))
