@@ -44,7 +44,7 @@ def log_add_exp(a, b):
     per element, exact when one term is IMPOSSIBLE, with the gradient sigmoid(a - b) even at a tie.
 
     PyTensor's `logaddexp` is rewritten into a guarded log-sum-exp with three exps per element. (The per-unit
-    mixtures over quadrature nodes, where p varies by node only, take `_detection_mixture`: no exp at all.)"""
+    mixtures over quadrature nodes take `_detection_mixture`: one log an element.)"""
     gap = a - b
     ahead = gap > 0
     return pt.switch(ahead, a, b) + pt.softplus(pt.switch(ahead, -gap, gap))

@@ -1,5 +1,6 @@
 """The PyTensor likelihood against a direct, loop-over-states computation of the same probabilities."""
 import itertools
+from types import SimpleNamespace
 
 import numpy as np
 import pytensor
@@ -253,6 +254,19 @@ def test_detection_mixture_matches_log_add_exp_with_its_gradients_at_impossible_
     both = fn(eta_nodes, missed[:, 7:], photographed[:, 7:])
     np.testing.assert_allclose(both[0], IMPOSSIBLE)
     np.testing.assert_allclose(both[2], 0.0, atol=1e-12)
+
+
+def test_detection_mixture_with_detection_covariates_takes_each_units_own_p():
+    """With covariates p varies by site and occasion: each unit's mixture uses its own cell's p."""
+    rng = np.random.default_rng(4)
+    eta_cells = rng.normal(scale=2.0, size=(2, 3, 4, 5))  # (S, N, J, K)
+    ev = SimpleNamespace(unit_site=np.array([0, 2, 2, 1]), unit_occasion=np.array([3, 0, 1, 3]))
+    missed, photographed = rng.normal(scale=3.0, size=(2, 4)), rng.normal(scale=3.0, size=(2, 4))
+    eta = pt.tensor4("eta")
+    got = pytensor.function([eta], _detection_mixture(eta, ev, missed, photographed))(eta_cells)
+    cell = eta_cells[:, ev.unit_site, ev.unit_occasion, :]  # (S, P, K)
+    expected = np.logaddexp(missed[:, :, None] - np.logaddexp(0, cell), photographed[:, :, None] - np.logaddexp(0, -cell))
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
 def test_unit_sums_per_site_match_a_loop_over_units():
