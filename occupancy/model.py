@@ -18,6 +18,7 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 
+from occupancy.compiled import cached, model_key
 from occupancy.histories import DetectionData
 from occupancy.likelihoods import (combine_streams, false_site_factor, hard_stream, occupancy_log_psi, score_stream,
                                   sequence_stream, site_effect_nodes, state_matrix)
@@ -103,12 +104,41 @@ class OccupancyModel:
         Compiled once per model: the derived quantities and the predictive check both read it."""
         if self._state_function is None:
             inputs = {rv: rv.type(name=rv.name) for rv in self.model.free_RVs}
-            outs = pytensor.graph_replace([self.log_psi, self.loglik, self.eta_detection, self.site_detection_sd],
-                                          inputs, strict=False)
-            fn = pytensor.function(list(inputs.values()), outs, on_unused_input="ignore")
             names = [rv.name for rv in inputs]
+
+            def compile():
+                outs = pytensor.graph_replace([self.log_psi, self.loglik, self.eta_detection, self.site_detection_sd],
+                                              inputs, strict=False)
+                return pytensor.function(list(inputs.values()), outs, on_unused_input="ignore")
+
+            fn = cached(self.model.graph_key, "state", compile)
+            if [i.variable.name for i in fn.maker.inputs] != names:  # only a hash collision could get here
+                log.warning("the cached state function takes other inputs than this model's; compiling")
+                fn = compile()
             self._state_function = lambda point: fn(*[point[n] for n in names])
         return self._state_function
+
+
+class CachedGradientModel(pm.Model):
+    """PyMC's Model, whose logp-and-gradient function for NUTS comes from the graph cache (`occupancy.compiled`)
+    when the same data, model spec and code were compiled before: PyTensor caches compiled C code but not the
+    graph rewrite before it, which took a quarter of a warm lynx fit. `graph_key` None compiles every time."""
+
+    graph_key: str | None = None
+
+    def logp_dlogp_function(self, grad_vars=None, tempered=False, initial_point=None, ravel_inputs=None, **kwargs):
+        def compile():
+            return super(CachedGradientModel, self).logp_dlogp_function(grad_vars, tempered, initial_point,
+                                                                         ravel_inputs, **kwargs)
+
+        if grad_vars is not None or tempered or initial_point is not None or kwargs:  # not the function NUTS takes
+            return compile()
+        function = cached(self.graph_key, f"logp_dlogp(ravel_inputs={ravel_inputs})", compile)
+        signature = [(v.name, str(v.type)) for v in self.continuous_value_vars]
+        if [(v.name, str(v.type)) for v in function._grad_vars] != signature:  # only a hash collision could do it
+            log.warning("the cached logp-and-gradient function takes other variables than this model's; compiling")
+            function = compile()
+        return function
 
 
 def interaction_terms(species: tuple[str, ...], interactions) -> list[tuple[int, ...]]:
@@ -194,7 +224,7 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
         coords["p_covariate"] = list(spec.detection_covariates)
 
     prior = spec.prior
-    with pm.Model(coords=coords) as model:
+    with CachedGradientModel(coords=coords) as model:
         f_sd = np.array([prior.sd("natural")] * S + [prior.sd("interaction")] * len(terms))
         f = pm.Normal("f", 0.0, f_sd, dims="term")
         eta_terms = f[None, :]  # (1, F): without covariates psi is the same at every site, computed once
@@ -243,6 +273,7 @@ def build_model(data: DetectionData, spec: ModelSpec = ModelSpec()) -> Occupancy
                 streams.append(seq)
         loglik = combine_streams(streams, log_weights, states)
         pm.Potential("occupancy_loglik", pt.sum(pt.logsumexp(log_psi + loglik, axis=1)))
+    model.graph_key = model_key(model, data, spec)
     return OccupancyModel(model, data, spec, term_names, design, states, log_psi, loglik, eta_full,
                           pt.as_tensor(site_sd), nodes, log_weights, standardisation)
 
