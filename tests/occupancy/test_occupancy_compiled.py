@@ -5,6 +5,7 @@ import pytest
 
 import occupancy.model
 from occupancy.compiled import CACHE_ENV, model_key
+from occupancy.histories import DetectionData
 from occupancy.inference import SamplerSpec, fit
 from occupancy.model import ModelSpec, PriorSpec, build_model
 from occupancy.simulate import simulate
@@ -50,8 +51,8 @@ def test_the_key_follows_the_data_the_spec_and_the_graph(data, monkeypatch):
     key = build_model(data, SPEC).model.graph_key
     assert build_model(data, SPEC).model.graph_key == key  # a rebuild of the same model
     y = data.y.copy()
-    y[np.nonzero(y == 0)[0][0], np.nonzero(y == 0)[1][0], np.nonzero(y == 0)[2][0]] = 1.0
-    other = occupancy.model.DetectionData(data.species, data.sites, data.occasions, y, sequences=data.sequences)
+    y[tuple(np.argwhere(y == 0)[0])] = 1.0  # one detection more
+    other = DetectionData(data.species, data.sites, data.occasions, y, sequences=data.sequences)
     assert build_model(other, SPEC).model.graph_key != key
     assert build_model(data, ModelSpec(interactions=SPEC.interactions, prior=PriorSpec(detection_sd=2.0))).model.graph_key != key
     # a build patched at run time (as a benchmark's ablation does) gets its own key: here PyMC's log transform
