@@ -35,13 +35,22 @@ def _draws(result):
 
 
 def test_a_second_fit_loads_the_compiled_functions_and_samples_the_same_draws(data, tmp_path, monkeypatch, compiles):
+    home, cache = tmp_path / "home", tmp_path / "cache"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv(CACHE_ENV, "off")
     uncached = fit(data, SPEC, SAMPLER)
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    assert len(compiles) == 1 and not any(home.iterdir())  # off: nothing written, not even to the default place
+    monkeypatch.setenv(CACHE_ENV, str(cache))
     first, second = fit(data, SPEC, SAMPLER), fit(data, SPEC, SAMPLER)
-    assert len(compiles) == 2  # with the cache off, and the first fit with it on; the second loaded it
-    assert len(list(tmp_path.rglob("output.pkl"))) == 2  # the logp-and-gradient and the derived quantities' function
-    for result in (first, second):
+    assert len(compiles) == 2  # the first fit with the cache compiled; the second loaded
+    entries = list(cache.rglob("output.pkl"))
+    assert len(entries) == 2  # the logp-and-gradient and the derived quantities' function
+    for entry in entries:
+        entry.write_bytes(b"truncated")
+    again = fit(data, SPEC, SAMPLER)  # joblib logs that it could not load the entries, and computes them again
+    assert len(compiles) == 3 and all(entry.read_bytes() != b"truncated" for entry in entries)
+    for result in (first, second, again):
         for name, values in _draws(uncached).items():
             np.testing.assert_array_equal(_draws(result)[name], values, err_msg=name)
         np.testing.assert_array_equal(result.sites.to_numpy(), uncached.sites.to_numpy())
@@ -59,23 +68,3 @@ def test_the_key_follows_the_data_the_spec_and_the_graph(data, monkeypatch):
     monkeypatch.setattr(occupancy.model, "half_normal", lambda name, sigma, dims: pm.HalfNormal(name, sigma, dims=dims))
     assert build_model(data, SPEC).model.graph_key != key
     assert model_key(build_model(data, SPEC).model, "something else") != key
-
-
-def test_an_unreadable_entry_is_compiled_again(data, tmp_path, monkeypatch, compiles):
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
-    first = fit(data, SPEC, SAMPLER)
-    for entry in tmp_path.rglob("output.pkl"):
-        entry.write_bytes(b"truncated")
-    again = fit(data, SPEC, SAMPLER)  # joblib logs that it could not load the entry, and computes it again
-    assert len(compiles) == 2
-    assert all(entry.read_bytes() != b"truncated" for entry in tmp_path.rglob("output.pkl"))  # stored afresh
-    for name, values in _draws(first).items():
-        np.testing.assert_array_equal(_draws(again)[name], values, err_msg=name)
-
-
-def test_off_compiles_every_time_and_writes_nothing(data, tmp_path, monkeypatch, compiles):
-    monkeypatch.setenv(CACHE_ENV, "off")
-    monkeypatch.setenv("HOME", str(tmp_path))
-    fit(data, SPEC, SAMPLER)
-    fit(data, SPEC, SAMPLER)
-    assert len(compiles) == 2 and not any(tmp_path.iterdir())
