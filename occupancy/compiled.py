@@ -29,7 +29,8 @@ from pytensor.graph.traversal import toposort
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CACHE_ENV = "OCCUPANCY_GRAPH_CACHE"
-DEFAULT_LOCATION = Path("~/.cache/camtrap-zoo/pytensor-graphs")
+CACHE_ROOT = Path("~/.cache/camtrap-zoo")  # every compile cache of this package lives under it (JAX's too)
+DEFAULT_LOCATION = CACHE_ROOT / "pytensor-graphs"
 BYTES_LIMIT = "1G"  # the oldest entries go beyond it (a lynx model's function takes about 4 MB)
 OFF = ("off", "none", "0", "false", "")
 

@@ -18,6 +18,7 @@ from pymc.step_methods.hmc.nuts import Proposal
 from threadpoolctl import threadpool_limits
 
 from occupancy.checks import detection_frequency_check
+from occupancy.compiled import CACHE_ROOT
 from occupancy.derived import Conditional, posterior_derived
 from occupancy.histories import DetectionData
 from occupancy.model import ModelSpec, OccupancyModel, build_model
@@ -86,7 +87,7 @@ def _enable_jax_cache() -> None:
     """Persistent XLA compile cache, so a second run of the same model skips compilation."""
     import jax
 
-    cache = os.environ.get("OCCUPANCY_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "camtrap-zoo", "jax"))
+    cache = os.environ.get("OCCUPANCY_JAX_CACHE", str((CACHE_ROOT / "jax").expanduser()))
     jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
