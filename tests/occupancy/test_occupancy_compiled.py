@@ -18,7 +18,7 @@ SAMPLER = SamplerSpec(chains=1, draws=40, tune=40, cores=1, seed=5)
 def data():
     sim = simulate(n_sites=25, species=("lynx", "deer"), natural={"lynx": 0.0, "deer": 1.0, "lynx:deer": 0.5},
                    interactions=(("lynx", "deer"),), seed=2)
-    return sim.detection_data("confusion")
+    return sim.detection_data("ground_truth")
 
 
 @pytest.fixture
