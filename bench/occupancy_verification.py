@@ -73,6 +73,8 @@ def config(args):
         cfg.study.activity = args.activity
     if getattr(args, "target_accept", None) is not None:
         cfg.sampler.target_accept = args.target_accept
+    if getattr(args, "gradient", None):
+        cfg.sampler.gradient = args.gradient
     return cfg
 
 

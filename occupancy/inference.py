@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor
-from pymc.blocking import RaveledVars
+from pymc.blocking import DictToArrayBijection, RaveledVars
 from pymc.step_methods.hmc.integration import CpuLeapfrogIntegrator, State
 from pymc.step_methods.hmc.nuts import Proposal
 from threadpoolctl import threadpool_limits
@@ -26,6 +26,7 @@ from occupancy.summary import diagnostics, summarize, warn_if_unconverged
 
 log = logging.getLogger(__name__)
 BACKEND_MODULES = {"auto": None, "pymc": None, "nutpie": "nutpie", "numpyro": "numpyro", "blackjax": "blackjax"}
+GRADIENTS = ("c", "numba")  # how the pymc back-end compiles the logp-and-gradient function
 # On a CPU PyMC's own NUTS is the fastest here: its C compile is cached on disk, while nutpie recompiles
 # with numba (~20 s) and numpyro runs the small lynx model slower (docs/occupancy.md, Speed). A JAX
 # back-end pays off on a GPU, so 'auto' takes numpyro only where JAX sees one.
@@ -42,10 +43,13 @@ class SamplerSpec:
     cores: int | None = None  # None: min(chains, CPUs) for the pymc back-end
     seed: int = 20220422
     progressbar: bool = False
+    gradient: str = "c"  # the pymc back-end's logp-and-gradient: 'c' (PyTensor's C) or 'numba' (docs: Speed)
 
     def __post_init__(self):
         if self.backend not in BACKEND_MODULES:
             raise ValueError(f"sampler backend must be one of {list(BACKEND_MODULES)}, got {self.backend!r}")
+        if self.gradient not in GRADIENTS:
+            raise ValueError(f"sampler gradient must be one of {list(GRADIENTS)}, got {self.gradient!r}")
         if self.chains < 1 or self.draws < 1 or self.tune < 0:
             raise ValueError("chains and draws must be >= 1, tune >= 0")
         if not 0 < self.target_accept < 1:
@@ -101,6 +105,8 @@ def sample(occ_model: OccupancyModel, spec: SamplerSpec = SamplerSpec()) -> az.I
         # all chains in one compiled program: one XLA compile, and a 2-core laptop has one CPU device
         kwargs["nuts_sampler_kwargs"] = {"chain_method": "vectorized"}
     blas_threads = None
+    if spec.gradient != "c" and backend != "pymc":
+        log.warning("sampler.gradient=%s is for the pymc back-end; %s compiles its own", spec.gradient, backend)
     if backend == "pymc":
         # PyMC's own default assumes hyper-threads and uses half the CPUs: on a 2-core laptop, one
         cores = spec.cores or min(spec.chains, os.cpu_count() or 1)
@@ -110,11 +116,20 @@ def sample(occ_model: OccupancyModel, spec: SamplerSpec = SamplerSpec()) -> az.I
         blas_threads = max(1, (os.cpu_count() or 1) // cores)
     with occ_model.model, threadpool_limits(limits=blas_threads, user_api="blas"):
         if backend == "pymc":
+            occ_model.model.gradient = spec.gradient
             kwargs["initvals"], kwargs["step"] = _nuts_start(spec)
+            if spec.gradient == "numba":  # compiled (or loaded) here, so that the forked chains inherit the code
+                _evaluate_once(kwargs["step"], kwargs["initvals"][0])
             del kwargs["target_accept"]  # the step carries it
         idata = pm.sample(**kwargs)
     idata.posterior.attrs["sampler_backend"] = backend
     return idata
+
+
+def _evaluate_once(step, point: dict) -> None:
+    """One call of the step's logp-and-gradient function: numba compiles on the first call."""
+    values = DictToArrayBijection.map({v.name: point[v.name] for v in step._logp_dlogp_func._grad_vars})
+    step._logp_dlogp_func(values, extra_vars=point)
 
 
 # warm-up draws left out of the mass matrix's first estimate (PyMC's default 50): see `_nuts_start`

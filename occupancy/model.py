@@ -17,6 +17,10 @@ import pandas as pd
 import pymc as pm
 import pytensor
 import pytensor.tensor as pt
+from pymc.model.core import ValueGradFunction
+from pytensor.graph.basic import Constant
+from pytensor.graph.traversal import ancestors, graph_inputs
+from pytensor.tensor.variable import TensorConstant
 
 from occupancy.compiled import cached, model_key
 from occupancy.histories import DetectionData
@@ -122,23 +126,56 @@ class OccupancyModel:
 class CachedGradientModel(pm.Model):
     """PyMC's Model, whose logp-and-gradient function for NUTS comes from the graph cache (`occupancy.compiled`)
     when the same data, model spec and code were compiled before: PyTensor caches compiled C code but not the
-    graph rewrite before it, which took a quarter of a warm lynx fit. `graph_key` None compiles every time."""
+    graph rewrite before it, which took a quarter of a warm lynx fit. `graph_key` None compiles every time.
+
+    `gradient` 'numba' compiles that function with PyTensor's numba back-end instead of C (`sampler.gradient`,
+    docs/occupancy.md, Speed), with the data taken out of the graph (`lift_data`) so that numba's compiled code
+    serves every data set of the same shapes."""
 
     graph_key: str | None = None
+    gradient: str = "c"
 
     def logp_dlogp_function(self, grad_vars=None, tempered=False, initial_point=None, ravel_inputs=None, **kwargs):
         def compile():
+            if self.gradient == "numba":
+                return numba_logp_dlogp_function(self, ravel_inputs)
             return super(CachedGradientModel, self).logp_dlogp_function(grad_vars, tempered, initial_point,
                                                                          ravel_inputs, **kwargs)
 
         if grad_vars is not None or tempered or initial_point is not None or kwargs:  # not the function NUTS takes
-            return compile()
-        function = cached(self.graph_key, f"logp_dlogp(ravel_inputs={ravel_inputs})", compile)
+            return super().logp_dlogp_function(grad_vars, tempered, initial_point, ravel_inputs, **kwargs)
+        if self.gradient == "numba":  # before a cached function is unpickled too: numba code for digamma and erfcinv
+            import occupancy.numba_ops  # noqa: F401  that numba can cache (PyTensor's own makes it compile again)
+        what = f"logp_dlogp(ravel_inputs={ravel_inputs})" + ("" if self.gradient == "c" else f", {self.gradient}")
+        function = cached(self.graph_key, what, compile)
         signature = [(v.name, str(v.type)) for v in self.continuous_value_vars]
         if [(v.name, str(v.type)) for v in function._grad_vars] != signature:  # only a hash collision could do it
             log.warning("the cached logp-and-gradient function takes other variables than this model's; compiling")
             function = compile()
         return function
+
+
+def lift_data(outputs: list) -> list:
+    """`outputs` with every array constant (the data) replaced by a shared variable holding it, in the graph's own
+    order of its constants. numba inlines constants into the code it compiles and keys its disk cache on their
+    values, so a new data set (one more verified sequence) would compile again, 32-55 s for the lynx model; shared
+    variables are passed at run time. The static shapes stay (PyTensor keeps them with SpecifyShape): rebuilt
+    with open shapes the graph came out differently in every process. A set's order (object ids) did too."""
+    constants = dict.fromkeys(v for v in ancestors(outputs) if isinstance(v, TensorConstant) and v.data.size > 1)
+    shared = {c: pytensor.shared(c.data, shape=tuple(1 if n == 1 else None for n in c.data.shape)) for c in constants}
+    return pytensor.graph_replace(outputs, shared, strict=False)
+
+
+def numba_logp_dlogp_function(model: pm.Model, ravel_inputs):
+    """PyMC's logp-and-gradient function for NUTS (`Model.logp_dlogp_function`), compiled by numba on the model's
+    log density with its data lifted out (`lift_data`)."""
+    cost, = lift_data([model.logp()])
+    grad_vars = model.continuous_value_vars
+    point = model.initial_point(0)
+    inputs = {v for v in graph_inputs([cost]) if not isinstance(v, Constant)}
+    extra = {v: point[v.name] for v in model.value_vars if v in inputs and v not in grad_vars}
+    return ValueGradFunction([cost], grad_vars, extra, model=model, initial_point=point, ravel_inputs=ravel_inputs,
+                             mode="NUMBA")
 
 
 def interaction_terms(species: tuple[str, ...], interactions) -> list[tuple[int, ...]]:

@@ -1,0 +1,52 @@
+"""`sampler.gradient: numba`: the numba-compiled logp and gradient equal PyTensor's C ones, and the numba code for
+digamma and erfcinv (occupancy.numba_ops) matches scipy."""
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+import scipy.special
+
+import occupancy.numba_ops  # noqa: F401  (registers the numba code)
+from occupancy.erfcinv import erfcinv
+from occupancy.inference import SamplerSpec
+from occupancy.model import ModelSpec, build_model, lift_data
+from occupancy.simulate import simulate
+
+
+def test_numba_digamma_and_erfcinv_match_scipy():
+    x = pt.vector("x")
+    f = pytensor.function([x], [pt.psi(x), erfcinv(x)], mode="NUMBA")
+    psi_at = np.concatenate([np.logspace(-8, 3, 400), -np.linspace(0.1, 5.3, 40) + 1e-3])
+    psi, _ = f(psi_at)
+    np.testing.assert_allclose(psi, scipy.special.digamma(psi_at), rtol=1e-12, atol=1e-12)
+    erfc_at = np.concatenate([np.logspace(-300, 0, 300), 2 - np.logspace(-16, 0, 100), [0.0, 2.0]])
+    _, inv = f(erfc_at)
+    np.testing.assert_allclose(inv, scipy.special.erfcinv(erfc_at), rtol=1e-13)
+    assert np.isnan(f(np.array([-0.5, 2.5, np.nan]))[1]).all()
+
+
+def test_numba_gradient_equals_the_c_one_and_keeps_the_data_out_of_the_graph():
+    sim = simulate(n_sites=20, species=("lynx", "deer"), natural={"lynx": 0.0, "deer": 1.0, "lynx:deer": 0.5},
+                   interactions=(("lynx", "deer"),), seed=4)
+    model = build_model(sim.detection_data("ground_truth"), ModelSpec(interactions=(("lynx", "deer"),))).model
+    c_function = model.logp_dlogp_function(ravel_inputs=True)
+    model.gradient = "numba"
+    numba_function = model.logp_dlogp_function(ravel_inputs=True)
+    assert numba_function._pytensor_function.maker.linker.__class__.__name__ == "NumbaLinker"
+    point = model.initial_point(0)
+    size = sum(point[v.name].size for v in model.continuous_value_vars)
+    rng = np.random.default_rng(0)
+    for x in rng.normal(scale=0.8, size=(5, size)):
+        c_logp, c_grad = c_function(x, extra_vars={})
+        numba_logp, numba_grad = numba_function(x, extra_vars={})
+        np.testing.assert_allclose(numba_logp, c_logp, rtol=1e-10)
+        np.testing.assert_allclose(numba_grad, c_grad, rtol=1e-8, atol=1e-10)
+    # the data (every array constant) leave the graph as shared variables, so numba's code does not depend on them
+    lifted, = lift_data([model.logp()])
+    constants = [v for v in pytensor.graph.traversal.ancestors([lifted]) if isinstance(v, pt.TensorConstant)]
+    assert constants and all(v.data.size == 1 for v in constants)
+
+
+def test_an_unknown_gradient_is_refused():
+    with pytest.raises(ValueError, match="gradient must be one of"):
+        SamplerSpec(gradient="cuda")
