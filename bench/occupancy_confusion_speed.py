@@ -3,6 +3,7 @@ compile cache warm), with the sampler config's defaults unless overridden.
 
     .venv/bin/python bench/occupancy_confusion_speed.py [--backend pymc] [--chains 2] [--draws 1000] [--tune 500] [--target-accept 0.9]
     .venv/bin/python bench/occupancy_confusion_speed.py --gradient numba
+    .venv/bin/python bench/occupancy_confusion_speed.py --init jitter+adapt_diag
     .venv/bin/python bench/occupancy_confusion_speed.py --repeat 6 --vary-seed
 
 Prints, per repetition: build / sampling / derived seconds, leapfrog steps per draw, step size, divergences,
@@ -27,7 +28,7 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from occupancy.derived import conditional_set  # noqa: E402
 from occupancy.fit import specs  # noqa: E402
-from occupancy.inference import fit  # noqa: E402
+from occupancy.inference import GRADIENTS, INITS, fit  # noqa: E402
 from occupancy.study import detection_data, load_study_records  # noqa: E402
 from occupancy_verification import config, confusion_labels  # noqa: E402
 
@@ -39,7 +40,8 @@ def main(argv=None):
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--target-accept", type=float, default=None, help="default: the sampler config's")
-    parser.add_argument("--gradient", choices=("c", "numba"), default=None, help="default: the sampler config's")
+    parser.add_argument("--gradient", choices=GRADIENTS, default=None, help="default: the sampler config's")
+    parser.add_argument("--init", choices=INITS, default=None, help="default: the sampler config's")
     parser.add_argument("--verified", type=float, default=0.1, help="share of photos verified at random")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--vary-seed", action="store_true", help="a new sampler seed for each repetition")

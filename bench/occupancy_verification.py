@@ -75,6 +75,8 @@ def config(args):
         cfg.sampler.target_accept = args.target_accept
     if getattr(args, "gradient", None):
         cfg.sampler.gradient = args.gradient
+    if getattr(args, "init", None):
+        cfg.sampler.init = args.init
     return cfg
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor
-from pymc.blocking import DictToArrayBijection, RaveledVars
+from pymc.blocking import RaveledVars
 from pymc.step_methods.hmc.integration import CpuLeapfrogIntegrator, State
 from pymc.step_methods.hmc.nuts import Proposal
 from threadpoolctl import threadpool_limits
@@ -27,6 +27,9 @@ from occupancy.summary import diagnostics, summarize, warn_if_unconverged
 log = logging.getLogger(__name__)
 BACKEND_MODULES = {"auto": None, "pymc": None, "nutpie": "nutpie", "numpyro": "numpyro", "blackjax": "blackjax"}
 GRADIENTS = ("c", "numba")  # how the pymc back-end compiles the logp-and-gradient function
+# how the pymc back-end starts: jittered initial points, then a diagonal mass matrix adapted in warm-up from the
+# draws' variances (PyMC's default) or from the draws' and the gradients' (nutpie's way; PyMC calls it experimental)
+INITS = ("jitter+adapt_diag", "jitter+adapt_diag_grad")
 # On a CPU PyMC's own NUTS is the fastest here: its C compile is cached on disk, while nutpie recompiles
 # with numba (~20 s) and numpyro runs the small lynx model slower (docs/occupancy.md, Speed). A JAX
 # back-end pays off on a GPU, so 'auto' takes numpyro only where JAX sees one.
@@ -44,12 +47,15 @@ class SamplerSpec:
     seed: int = 20220422
     progressbar: bool = False
     gradient: str = "c"  # the pymc back-end's logp-and-gradient: 'c' (PyTensor's C) or 'numba' (docs: Speed)
+    init: str = "jitter+adapt_diag_grad"  # the pymc back-end's start and mass matrix adaptation (INITS; docs: Speed)
 
     def __post_init__(self):
         if self.backend not in BACKEND_MODULES:
             raise ValueError(f"sampler backend must be one of {list(BACKEND_MODULES)}, got {self.backend!r}")
         if self.gradient not in GRADIENTS:
             raise ValueError(f"sampler gradient must be one of {list(GRADIENTS)}, got {self.gradient!r}")
+        if self.init not in INITS:
+            raise ValueError(f"sampler init must be one of {list(INITS)}, got {self.init!r}")
         if self.chains < 1 or self.draws < 1 or self.tune < 0:
             raise ValueError("chains and draws must be >= 1, tune >= 0")
         if not 0 < self.target_accept < 1:
@@ -107,6 +113,8 @@ def sample(occ_model: OccupancyModel, spec: SamplerSpec = SamplerSpec()) -> az.I
     blas_threads = None
     if spec.gradient != "c" and backend != "pymc":
         log.warning("sampler.gradient=%s is for the pymc back-end; %s compiles its own", spec.gradient, backend)
+    if spec.init != SamplerSpec.init and backend != "pymc":
+        log.warning("sampler.init=%s is for the pymc back-end; %s adapts its own way", spec.init, backend)
     if backend == "pymc":
         # PyMC's own default assumes hyper-threads and uses half the CPUs: on a 2-core laptop, one
         cores = spec.cores or min(spec.chains, os.cpu_count() or 1)
@@ -117,19 +125,13 @@ def sample(occ_model: OccupancyModel, spec: SamplerSpec = SamplerSpec()) -> az.I
     with occ_model.model, threadpool_limits(limits=blas_threads, user_api="blas"):
         if backend == "pymc":
             occ_model.model.gradient = spec.gradient
+            # `init_nuts` calls the logp-and-gradient function here (it checks the jittered initial points), so
+            # the forked chains inherit the code that numba compiles or loads on that first call
             kwargs["initvals"], kwargs["step"] = _nuts_start(spec)
-            if spec.gradient == "numba":  # compiled (or loaded) here, so that the forked chains inherit the code
-                _evaluate_once(kwargs["step"], kwargs["initvals"][0])
             del kwargs["target_accept"]  # the step carries it
         idata = pm.sample(**kwargs)
     idata.posterior.attrs["sampler_backend"] = backend
     return idata
-
-
-def _evaluate_once(step, point: dict) -> None:
-    """One call of the step's logp-and-gradient function: numba compiles on the first call."""
-    values = DictToArrayBijection.map({v.name: point[v.name] for v in step._logp_dlogp_func._grad_vars})
-    step._logp_dlogp_func(values, extra_vars=point)
 
 
 # warm-up draws left out of the mass matrix's first estimate (PyMC's default 50): see `_nuts_start`
@@ -169,16 +171,16 @@ class StartReusingNUTS(pm.NUTS):
 
 
 def _nuts_start(spec: SamplerSpec) -> tuple[list[dict], StartReusingNUTS]:
-    """Initial points and the NUTS step (`StartReusingNUTS`). PyMC's own start (`jitter+adapt_diag`: jittered
-    initial points, a diagonal mass matrix adapted in warm-up), with the mass matrix adapting from the 11th
-    warm-up draw rather than after the first window of 101: in the lynx fit the first 100 warm-up iterations,
-    at the unit mass matrix, took a quarter of all leapfrog steps. Updating it after every draw from the 51st
-    saved 9% of them at the same ESS, from the 11th another 5% of the slower chain's (docs/occupancy.md,
-    Speed); the estimate still starts weighted towards the unit matrix, and the windows that follow drop these
-    early draws. `early_update` and `discard_window` are options of PyMC's QuadPotentialDiagAdapt that
-    `pm.sample` does not expose."""
+    """Initial points and the NUTS step (`StartReusingNUTS`), from PyMC's own start `spec.init`: jittered
+    initial points and a diagonal mass matrix adapted in warm-up, starting from the 11th warm-up draw rather than
+    after PyMC's first 50 (`jitter+adapt_diag_grad`) or first window of 101 (`jitter+adapt_diag`, then updated
+    after every draw): in the lynx fit the first 100 warm-up iterations at the unit mass matrix took a quarter of
+    all leapfrog steps. `jitter+adapt_diag_grad` estimates each variance from the draws' and the gradients'
+    variances (as nutpie does): a fifth fewer leapfrog steps than `jitter+adapt_diag`, bulk ESS still over 1,000
+    (docs/occupancy.md, Speed). `discard_window` and `early_update` are options of PyMC's mass matrix
+    adaptation that `pm.sample` does not expose."""
     seeds = np.random.default_rng(spec.seed).integers(2**30, size=spec.chains).tolist()
-    points, pymc_step = pm.init_nuts(init="jitter+adapt_diag", chains=spec.chains, random_seed=seeds,
+    points, pymc_step = pm.init_nuts(init=spec.init, chains=spec.chains, random_seed=seeds, tune=spec.tune,
                                      target_accept=spec.target_accept, progressbar=False)
     potential = pymc_step.potential
     potential._early_update = True

@@ -1,25 +1,51 @@
 """PyMC's NUTS start as occupancy.inference uses it: jittered chains and a mass matrix that adapts early."""
 import numpy as np
 import pymc as pm
+import pytest
+from pymc.model.core import ValueGradFunction
 
-from occupancy.inference import MASS_MATRIX_DISCARD, SamplerSpec, StartReusingNUTS, _nuts_start
+from occupancy.inference import INITS, MASS_MATRIX_DISCARD, SamplerSpec, StartReusingNUTS, _nuts_start
 
 
-def test_nuts_start_jitters_each_chain_and_adapts_the_mass_matrix_before_the_first_window():
+@pytest.mark.parametrize("init", INITS)
+def test_nuts_start_jitters_each_chain_and_adapts_the_mass_matrix_early(init):
     with pm.Model():
         pm.Normal("x", 0.0, 2.0, shape=3)
-        points, step = _nuts_start(SamplerSpec(chains=2, seed=1))
+        points, step = _nuts_start(SamplerSpec(chains=2, seed=1, init=init))
     assert len(points) == 2 and not np.allclose(points[0]["x"], points[1]["x"])  # dispersed starts for R-hat
     potential, rng = step.potential, np.random.default_rng(0)
     ones = np.ones(3)
+
+    def warm_up(n):  # draws of the posterior N(0, 2) and the gradients of its log density there
+        for _ in range(n):
+            x = rng.normal(0.0, 2.0, 3)
+            potential.update(x, -x / 4.0, tune=True)
+
     np.testing.assert_array_equal(potential.velocity(ones), ones)  # the unit mass matrix to begin with
-    for _ in range(MASS_MATRIX_DISCARD):  # the first warm-up draws are left out (they are still far from the posterior)
-        potential.update(rng.normal(0.0, 2.0, 3), None, tune=True)
+    warm_up(MASS_MATRIX_DISCARD)  # the first warm-up draws are left out (they are still far from the posterior)
     np.testing.assert_array_equal(potential.velocity(ones), ones)
-    for _ in range(20):  # then the estimate moves after every draw, well before PyMC's first window of 101
-        potential.update(rng.normal(0.0, 2.0, 3), None, tune=True)
-    velocity = potential.velocity(ones)  # the adapted variances, off 1 towards the draws' 4 (20 draws: noisy)
+    warm_up(2 * MASS_MATRIX_DISCARD + 1)  # then the estimate moves, well before PyMC's first window of 101
+    velocity = potential.velocity(ones)  # the adapted variances, off 1 towards the posterior's 4 (noisy so early)
     assert (velocity > 1.2).all() and (velocity < 8.0).all(), velocity
+    warm_up(400)
+    np.testing.assert_allclose(potential.velocity(ones), 4.0, rtol=0.3)
+
+
+def test_an_unknown_init_is_refused():
+    with pytest.raises(ValueError, match="sampler init must be one of"):
+        SamplerSpec(init="advi")
+
+
+def test_the_nuts_start_calls_the_logp_and_gradient_function(monkeypatch):
+    """numba compiles a function on its first call (`sampler.gradient: numba`): that call has to happen in this
+    process, before PyMC forks the chains, so that they inherit the compiled code instead of compiling again."""
+    calls = []
+    call = ValueGradFunction.__call__
+    monkeypatch.setattr(ValueGradFunction, "__call__", lambda self, *a, **k: calls.append(self) or call(self, *a, **k))
+    with pm.Model():
+        pm.Normal("x", 0.0, 1.0, shape=2)
+        _, step = _nuts_start(SamplerSpec(chains=2, seed=1))
+    assert any(f is step._logp_dlogp_func for f in calls)
 
 
 def _sample(step, points, draws=60):
