@@ -47,7 +47,7 @@ class SamplerSpec:
     seed: int = 20220422
     progressbar: bool = False
     gradient: str = "c"  # the pymc back-end's logp-and-gradient: 'c' (PyTensor's C) or 'numba' (docs: Speed)
-    init: str = "jitter+adapt_diag_grad"  # the pymc back-end's start and mass matrix adaptation (INITS; docs: Speed)
+    init: str = "jitter+adapt_diag"  # the pymc back-end's start and mass matrix adaptation (INITS; docs: Speed)
 
     def __post_init__(self):
         if self.backend not in BACKEND_MODULES:
@@ -176,8 +176,8 @@ def _nuts_start(spec: SamplerSpec) -> tuple[list[dict], StartReusingNUTS]:
     after PyMC's first 50 (`jitter+adapt_diag_grad`) or first window of 101 (`jitter+adapt_diag`, then updated
     after every draw): in the lynx fit the first 100 warm-up iterations at the unit mass matrix took a quarter of
     all leapfrog steps. `jitter+adapt_diag_grad` estimates each variance from the draws' and the gradients'
-    variances (as nutpie does): a fifth fewer leapfrog steps than `jitter+adapt_diag`, bulk ESS still over 1,000
-    (docs/occupancy.md, Speed). `discard_window` and `early_update` are options of PyMC's mass matrix
+    variances (as nutpie does): 11-19% fewer leapfrog steps than `jitter+adapt_diag` on the lynx fits, but R-hat
+    over 1.01 more often in chains of 500 draws, so it is not the default (docs/occupancy.md, Speed). `discard_window` and `early_update` are options of PyMC's mass matrix
     adaptation that `pm.sample` does not expose."""
     seeds = np.random.default_rng(spec.seed).integers(2**30, size=spec.chains).tolist()
     points, pymc_step = pm.init_nuts(init=spec.init, chains=spec.chains, random_seed=seeds, tune=spec.tune,
