@@ -6,6 +6,8 @@ A fit of the same data with the same model and code (another seed, more draws, a
 loads the rewritten, compiled function instead. The key is a hash of the detection data, the model spec, the
 model's graph before any rewrite, and what turns a graph into compiled code (this package's source, the versions
 of PyMC, PyTensor and NumPy), so a change to any of them compiles afresh rather than handing back a stale graph.
+A function that takes the data at run time (the numba gradient, `model.lift_data`) is keyed by the data's shapes
+instead of their values (`shape_key`): a new data set of the same shapes loads it and puts its own data in.
 
 The cache lives in ~/.cache/camtrap-zoo/pytensor-graphs, or where the environment variable
 OCCUPANCY_GRAPH_CACHE points; OCCUPANCY_GRAPH_CACHE=off compiles every time.
@@ -25,6 +27,7 @@ import pymc as pm
 import pytensor
 from pytensor.graph.basic import Constant
 from pytensor.graph.traversal import toposort
+from pytensor.tensor.variable import TensorConstant
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,10 +62,25 @@ def model_key(model: pm.Model, *inputs) -> str:
     return joblib.hash((code_version(), inputs, graph_fingerprint(model)))
 
 
+def shape_key(outputs: list) -> str:
+    """Key of the graph of `outputs` with its data arrays (array constants) by type and shape only, not by value:
+    for a function compiled on that graph with the data taken out (`model.lift_data`), so that a new data set of
+    the same shapes (one more verified sequence) reuses it. The key is of the very graph that is compiled, so a
+    constant folded differently for other data gives another key."""
+    return joblib.hash((code_version(), _graph_entries(outputs, data_values=False)))
+
+
 def graph_fingerprint(model: pm.Model) -> str:
     """Hash of the model's graph before any rewrite: every operation in order, its inputs, the constants'
     values, and how each free variable is transformed for sampling."""
     outputs = model.potentials + model.free_RVs + model.observed_RVs + model.deterministics
+    transforms = [(rv.name, _describe(model.rvs_to_transforms.get(rv))) for rv in model.free_RVs]
+    return joblib.hash((_graph_entries(outputs), transforms))
+
+
+def _graph_entries(outputs: list, data_values: bool = True) -> tuple[list, list]:
+    """Every operation of the graph of `outputs` in order, with its inputs and the constants' values (with
+    `data_values` False, only the scalars': arrays by type and static shape)."""
     ids: dict = {}
     entries = []
     for node in toposort(outputs):
@@ -70,11 +88,12 @@ def graph_fingerprint(model: pm.Model) -> str:
             if var not in ids:
                 ids[var] = len(ids)
                 value = var.data if isinstance(var, Constant) else None
+                if not data_values and isinstance(var, TensorConstant) and var.data.size > 1:
+                    value = None  # str(var.type) holds the static shape
                 entries.append((var.name, str(var.type), None if value is None else joblib.hash(value)))
         entries.append((type(node.op).__qualname__, str(node.op), [ids[var] for var in node.inputs]))
         ids.update({out: len(ids) + k for k, out in enumerate(node.outputs)})
-    transforms = [(rv.name, _describe(model.rvs_to_transforms.get(rv))) for rv in model.free_RVs]
-    return joblib.hash((entries, [ids.get(out) for out in outputs], transforms))
+    return entries, [ids.get(out) for out in outputs]
 
 
 def _describe(transform) -> tuple | None:

@@ -22,7 +22,7 @@ from pytensor.graph.basic import Constant
 from pytensor.graph.traversal import ancestors, graph_inputs
 from pytensor.tensor.variable import TensorConstant
 
-from occupancy.compiled import cached, model_key
+from occupancy.compiled import cached, model_key, shape_key
 from occupancy.histories import DetectionData
 from occupancy.likelihoods import (combine_streams, false_site_factor, hard_stream, occupancy_log_psi, score_stream,
                                   sequence_stream, site_effect_nodes, state_matrix)
@@ -138,7 +138,7 @@ class CachedGradientModel(pm.Model):
     def logp_dlogp_function(self, grad_vars=None, tempered=False, initial_point=None, ravel_inputs=None, **kwargs):
         def compile():
             if self.gradient == "numba":
-                return numba_logp_dlogp_function(self, ravel_inputs)
+                return numba_logp_dlogp_function(self, cost, ravel_inputs)
             return super(CachedGradientModel, self).logp_dlogp_function(grad_vars, tempered, initial_point,
                                                                          ravel_inputs, **kwargs)
 
@@ -147,12 +147,26 @@ class CachedGradientModel(pm.Model):
         if self.gradient == "numba":  # before a cached function is unpickled too: numba code for digamma and erfcinv
             import occupancy.numba_ops  # noqa: F401  that numba can cache (PyTensor's own makes it compile again)
         what = f"logp_dlogp(ravel_inputs={ravel_inputs})" + ("" if self.gradient == "c" else f", {self.gradient}")
-        function = cached(self.graph_key, what, compile)
+        if self.gradient == "numba":  # the data go in at run time: one function for every data set of these shapes
+            cost = self.logp()
+            key = None if self.graph_key is None else shape_key([cost])
+        function = cached(self.graph_key if self.gradient == "c" else key, what, compile)
         signature = [(v.name, str(v.type)) for v in self.continuous_value_vars]
         if [(v.name, str(v.type)) for v in function._grad_vars] != signature:  # only a hash collision could do it
             log.warning("the cached logp-and-gradient function takes other variables than this model's; compiling")
             function = compile()
+        elif self.gradient == "numba" and not put_data(function, [cost]):
+            log.warning("the cached logp-and-gradient function holds other data arrays than this model's; compiling")
+            function = compile()
         return function
+
+
+LIFTED = "lifted_data_"  # name of the shared variable that holds the graph's k-th data array (`lift_data`)
+
+
+def data_arrays(outputs: list) -> list[TensorConstant]:
+    """The array constants (the data) of the graph of `outputs`, in the graph's own order."""
+    return list(dict.fromkeys(v for v in ancestors(outputs) if isinstance(v, TensorConstant) and v.data.size > 1))
 
 
 def lift_data(outputs: list) -> list:
@@ -161,15 +175,30 @@ def lift_data(outputs: list) -> list:
     values, so a new data set (one more verified sequence) would compile again, 32-55 s for the lynx model; shared
     variables are passed at run time. The static shapes stay (PyTensor keeps them with SpecifyShape): rebuilt
     with open shapes the graph came out differently in every process. A set's order (object ids) did too."""
-    constants = dict.fromkeys(v for v in ancestors(outputs) if isinstance(v, TensorConstant) and v.data.size > 1)
-    shared = {c: pytensor.shared(c.data, shape=tuple(1 if n == 1 else None for n in c.data.shape)) for c in constants}
+    shared = {c: pytensor.shared(c.data, name=f"{LIFTED}{k}", shape=tuple(1 if n == 1 else None for n in c.data.shape))
+              for k, c in enumerate(data_arrays(outputs))}
     return pytensor.graph_replace(outputs, shared, strict=False)
 
 
-def numba_logp_dlogp_function(model: pm.Model, ravel_inputs):
+def put_data(function: ValueGradFunction, outputs: list) -> bool:
+    """Give a logp-and-gradient function compiled on lifted data (`lift_data`), perhaps for another data set of the
+    same shapes (`shape_key`), the data of the graph of `outputs`; False where an array does not fit."""
+    arrays = data_arrays(outputs)
+    for var in function._pytensor_function.get_shared():
+        if not (var.name or "").startswith(LIFTED):
+            continue
+        k = int(var.name[len(LIFTED):])
+        current = var.get_value(borrow=True)
+        if k >= len(arrays) or arrays[k].data.shape != current.shape or arrays[k].data.dtype != current.dtype:
+            return False
+        var.set_value(arrays[k].data)
+    return True
+
+
+def numba_logp_dlogp_function(model: pm.Model, cost, ravel_inputs):
     """PyMC's logp-and-gradient function for NUTS (`Model.logp_dlogp_function`), compiled by numba on the model's
-    log density with its data lifted out (`lift_data`)."""
-    cost, = lift_data([model.logp()])
+    log density `cost` with its data lifted out (`lift_data`)."""
+    cost, = lift_data([cost])
     grad_vars = model.continuous_value_vars
     point = model.initial_point(0)
     inputs = {v for v in graph_inputs([cost]) if not isinstance(v, Constant)}

@@ -1,5 +1,6 @@
-"""`sampler.gradient: numba`: the numba-compiled logp and gradient equal PyTensor's C ones, and the numba code for
-digamma and erfcinv (occupancy.numba_ops) matches scipy."""
+"""`sampler.gradient: numba`: the numba-compiled logp and gradient equal PyTensor's C ones, a new data set of the
+same shapes reuses the compiled function with its own data, and the numba code for digamma and erfcinv
+(occupancy.numba_ops) matches scipy."""
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
@@ -9,7 +10,9 @@ import scipy.special
 import occupancy.numba_ops  # noqa: F401  (registers the numba code)
 from occupancy.erfcinv import erfcinv
 from occupancy.inference import SamplerSpec
-from occupancy.model import ModelSpec, build_model, lift_data
+import occupancy.model as model_module
+from occupancy.compiled import shape_key
+from occupancy.model import ModelSpec, build_model, lift_data, put_data
 from occupancy.simulate import simulate
 
 
@@ -50,3 +53,32 @@ def test_numba_gradient_equals_the_c_one_and_keeps_the_data_out_of_the_graph():
 def test_an_unknown_gradient_is_refused():
     with pytest.raises(ValueError, match="gradient must be one of"):
         SamplerSpec(gradient="cuda")
+
+
+def _simulated_model(seed, n_sites=20):
+    sim = simulate(n_sites=n_sites, species=("lynx", "deer"), natural={"lynx": 0.0, "deer": 1.0, "lynx:deer": 0.5},
+                   interactions=(("lynx", "deer"),), seed=seed)
+    return build_model(sim.detection_data("ground_truth"), ModelSpec(interactions=(("lynx", "deer"),))).model
+
+
+def test_new_data_of_the_same_shapes_reuse_the_numba_function_with_their_own_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("OCCUPANCY_GRAPH_CACHE", str(tmp_path))
+    first, second = _simulated_model(4), _simulated_model(5)
+    assert shape_key([first.logp()]) == shape_key([second.logp()]) and first.graph_key != second.graph_key
+    c_function = second.logp_dlogp_function(ravel_inputs=True)
+    compiles = []
+    compile_numba = model_module.numba_logp_dlogp_function
+    monkeypatch.setattr(model_module, "numba_logp_dlogp_function", lambda *a: compiles.append(a) or compile_numba(*a))
+    first.gradient = second.gradient = "numba"
+    first_function = first.logp_dlogp_function(ravel_inputs=True)
+    second_function = second.logp_dlogp_function(ravel_inputs=True)
+    assert len(compiles) == 1  # the second data set loaded the function compiled for the first
+    point = second.initial_point(0)
+    size = sum(point[v.name].size for v in second.continuous_value_vars)
+    for x in np.random.default_rng(1).normal(scale=0.8, size=(3, size)):
+        c_logp, c_grad = c_function(x, extra_vars={})
+        logp, grad = second_function(x, extra_vars={})
+        np.testing.assert_allclose(logp, c_logp, rtol=1e-10)  # the second data set's density, not the first's
+        np.testing.assert_allclose(grad, c_grad, rtol=1e-8, atol=1e-10)
+        assert not np.isclose(first_function(x, extra_vars={})[0], c_logp)
+    assert not put_data(first_function, [_simulated_model(4, n_sites=25).logp()])  # other shapes: compile again
