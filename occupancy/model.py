@@ -144,13 +144,13 @@ class CachedGradientModel(pm.Model):
 
         if grad_vars is not None or tempered or initial_point is not None or kwargs:  # not the function NUTS takes
             return super().logp_dlogp_function(grad_vars, tempered, initial_point, ravel_inputs, **kwargs)
+        key = self.graph_key
         if self.gradient == "numba":  # before a cached function is unpickled too: numba code for digamma and erfcinv
             import occupancy.numba_ops  # noqa: F401  that numba can cache (PyTensor's own makes it compile again)
+            cost = self.logp()  # the data go in at run time: one function for every data set of these shapes
+            key = key and shape_key([cost])
         what = f"logp_dlogp(ravel_inputs={ravel_inputs})" + ("" if self.gradient == "c" else f", {self.gradient}")
-        if self.gradient == "numba":  # the data go in at run time: one function for every data set of these shapes
-            cost = self.logp()
-            key = None if self.graph_key is None else shape_key([cost])
-        function = cached(self.graph_key if self.gradient == "c" else key, what, compile)
+        function = cached(key, what, compile)
         signature = [(v.name, str(v.type)) for v in self.continuous_value_vars]
         if [(v.name, str(v.type)) for v in function._grad_vars] != signature:  # only a hash collision could do it
             log.warning("the cached logp-and-gradient function takes other variables than this model's; compiling")
