@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from occupancy.derived import conditional_set  # noqa: E402
 from occupancy.fit import specs  # noqa: E402
-from occupancy.inference import fit  # noqa: E402
+from occupancy.inference import GRADIENTS, fit  # noqa: E402
 from occupancy.plan import review_list  # noqa: E402
 from occupancy.histories import assign_occasions, normalise_species_map  # noqa: E402
 from occupancy.sequences import sequence_table  # noqa: E402
@@ -133,6 +133,9 @@ def main(argv=None):
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
+    parser.add_argument("--gradient", choices=GRADIENTS, default=None,
+                        help="sampler.gradient instead of sampler/default.yaml's: numba compiles the confusion-aware "
+                             "model once and every budget's fit loads it (docs/occupancy.md, Sampling back-ends)")
     parser.add_argument("--false-rate", type=float, nargs=2, default=None, metavar=("A", "B"),
                         help="Beta prior of the false-label rates instead of prior/default.yaml's (an ablation)")
     parser.add_argument("--site-detection-sd", type=float, default=None,
@@ -208,7 +211,7 @@ def run(args, cfg, records) -> None:
 
 
 SAMPLER_ARGS = ("backend", "chains", "draws", "tune", "false_rate", "site_detection_sd", "false_site_sd", "activity",
-                "missed_visit", "own_labels_observed")
+                "missed_visit", "own_labels_observed", "gradient")
 
 
 def previous_rows(path: Path, args) -> list[dict]:

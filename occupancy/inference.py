@@ -176,8 +176,8 @@ def _nuts_start(spec: SamplerSpec) -> tuple[list[dict], StartReusingNUTS]:
     after PyMC's first 50 (`jitter+adapt_diag_grad`) or first window of 101 (`jitter+adapt_diag`, then updated
     after every draw): in the lynx fit the first 100 warm-up iterations at the unit mass matrix took a quarter of
     all leapfrog steps. `jitter+adapt_diag_grad` estimates each variance from the draws' and the gradients'
-    variances (as nutpie does): 11-19% fewer leapfrog steps than `jitter+adapt_diag` on the lynx fits, but R-hat
-    over 1.01 more often in chains of 500 draws, so it is not the default (docs/occupancy.md, Speed).
+    variances (as nutpie does): 11-19% fewer leapfrog steps than `jitter+adapt_diag` on the lynx fits at a similar
+    ESS; PyMC calls it experimental, so PyMC's own start stays the default (docs/occupancy.md, Speed).
     `discard_window` and `early_update` are options of PyMC's mass matrix adaptation that `pm.sample` does not
     expose."""
     seeds = np.random.default_rng(spec.seed).integers(2**30, size=spec.chains).tolist()
