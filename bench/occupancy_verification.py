@@ -49,6 +49,7 @@ QUANTITIES = ["psi[lynx]", "psi[deer]", "psi[chamois]", "psi[lynx | deer, chamoi
               "psi[lynx | -deer, chamois]", "psi[lynx | -deer, -chamois]"]
 DETECTION = ["p[lynx]", "p[deer]", "p[chamois]", "p[fox]", "p[cat]"]
 BUDGETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+SAMPLER_DEFAULTS = {"backend": "pymc", "chains": 2, "draws": 500, "tune": 500}  # the bench's, not sampler/default.yaml's
 log = logging.getLogger("bench.occupancy_verification")
 
 
@@ -129,10 +130,10 @@ def main(argv=None):
     parser.add_argument("--budgets", type=float, nargs="+", default=list(BUDGETS))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--policies", nargs="+", default=["planned", "random_photos", "random_sequences"])
-    parser.add_argument("--backend", default="pymc")
-    parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--tune", type=int, default=500)
+    parser.add_argument("--backend", default=SAMPLER_DEFAULTS["backend"])
+    parser.add_argument("--chains", type=int, default=SAMPLER_DEFAULTS["chains"])
+    parser.add_argument("--draws", type=int, default=SAMPLER_DEFAULTS["draws"])
+    parser.add_argument("--tune", type=int, default=SAMPLER_DEFAULTS["tune"])
     parser.add_argument("--gradient", choices=GRADIENTS, default=None,
                         help="sampler.gradient instead of sampler/default.yaml's: numba compiles the confusion-aware "
                              "model once and every budget's fit loads it (docs/occupancy.md, Sampling back-ends)")
@@ -263,7 +264,9 @@ def report(rows, args) -> str:
     for r in agg.itertuples():
         lines.append(f"| {r.budget:.1%} | {r.policy} | {r.fits} | {r.photos:.0f} | {r.mean_dev:.3f} | {r.worst_mean_dev:.3f} | "
                      f"{r.max_dev:.3f} | {r.mean_dev_p:.3f} | {r.max_dev_p:.3f} | {r.covered:.2f} | {r.seconds:.0f} |")
-    options = {"policies": getattr(args, "policies", None), "false_rate": getattr(args, "false_rate", None),
+    options = {k: getattr(args, k, d) for k, d in SAMPLER_DEFAULTS.items() if getattr(args, k, d) != d}
+    options |= {"gradient": getattr(args, "gradient", None),
+                "policies": getattr(args, "policies", None), "false_rate": getattr(args, "false_rate", None),
                "site_detection_sd": getattr(args, "site_detection_sd", None),
                "false_site_sd": getattr(args, "false_site_sd", None), "activity": getattr(args, "activity", None),
                "missed_visit": getattr(args, "missed_visit", None)}
