@@ -7,13 +7,19 @@ import pytensor.tensor as pt
 import pytest
 import scipy.special
 
+import occupancy.model as model_module
 import occupancy.numba_ops  # noqa: F401  (registers the numba code)
+from occupancy.compiled import shape_key
 from occupancy.erfcinv import erfcinv
 from occupancy.inference import SamplerSpec
-import occupancy.model as model_module
-from occupancy.compiled import shape_key
 from occupancy.model import ModelSpec, build_model, lift_data, put_data
 from occupancy.simulate import simulate
+
+
+def _simulated_model(seed, n_sites=20):
+    sim = simulate(n_sites=n_sites, species=("lynx", "deer"), natural={"lynx": 0.0, "deer": 1.0, "lynx:deer": 0.5},
+                   interactions=(("lynx", "deer"),), seed=seed)
+    return build_model(sim.detection_data("ground_truth"), ModelSpec(interactions=(("lynx", "deer"),))).model
 
 
 def test_numba_digamma_and_erfcinv_match_scipy():
@@ -29,9 +35,7 @@ def test_numba_digamma_and_erfcinv_match_scipy():
 
 
 def test_numba_gradient_equals_the_c_one_and_keeps_the_data_out_of_the_graph():
-    sim = simulate(n_sites=20, species=("lynx", "deer"), natural={"lynx": 0.0, "deer": 1.0, "lynx:deer": 0.5},
-                   interactions=(("lynx", "deer"),), seed=4)
-    model = build_model(sim.detection_data("ground_truth"), ModelSpec(interactions=(("lynx", "deer"),))).model
+    model = _simulated_model(4)
     c_function = model.logp_dlogp_function(ravel_inputs=True)
     model.gradient = "numba"
     numba_function = model.logp_dlogp_function(ravel_inputs=True)
@@ -53,12 +57,6 @@ def test_numba_gradient_equals_the_c_one_and_keeps_the_data_out_of_the_graph():
 def test_an_unknown_gradient_is_refused():
     with pytest.raises(ValueError, match="gradient must be one of"):
         SamplerSpec(gradient="cuda")
-
-
-def _simulated_model(seed, n_sites=20):
-    sim = simulate(n_sites=n_sites, species=("lynx", "deer"), natural={"lynx": 0.0, "deer": 1.0, "lynx:deer": 0.5},
-                   interactions=(("lynx", "deer"),), seed=seed)
-    return build_model(sim.detection_data("ground_truth"), ModelSpec(interactions=(("lynx", "deer"),))).model
 
 
 def test_new_data_of_the_same_shapes_reuse_the_numba_function_with_their_own_data(tmp_path, monkeypatch):
